@@ -1,0 +1,30 @@
+"""The two seams between a processor and the outside: where messages come from and go."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from livedata.core.message import Message
+
+
+class MessageSource(Protocol):
+    """Decoded messages, already routed to internal streams."""
+
+    def get_messages(self) -> Sequence[Message[Any]]:
+        """Return what arrived since the last call; may wait briefly when nothing did."""
+        ...
+
+    def stats(self) -> Mapping[str, Any]:
+        """Counters for the heartbeat: dropped batches, rejected messages by reason."""
+        ...
+
+
+class MessageSink(Protocol):
+    """Takes results, command responses and status reports (``Message`` values)."""
+
+    def publish(self, messages: Sequence[Message[Any]]) -> None: ...
+
+    def flush(self, timeout_s: float) -> None:
+        """Deliver what is queued, waiting at most ``timeout_s``."""
+        ...

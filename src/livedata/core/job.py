@@ -1,0 +1,204 @@
+"""A job: one workflow instance bound to a source, params and a data-time schedule."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import scipp as sc
+import structlog
+
+from livedata.core.control import Schedule
+from livedata.core.identity import JobId, ResultKey, WorkflowId
+from livedata.core.results import Result
+from livedata.core.status import JobState, JobStatus
+from livedata.core.workflow import Workflow
+
+logger = structlog.get_logger(__name__)
+
+PAUSED_NOTE = "paused by operator"
+
+PROBLEM_HOLD_NS = 10_000_000_000
+"""A warning or error stays shown for 10 s of data time after the last failure, so a
+heartbeat every 2 s always reports it, even if the next window succeeds."""
+
+
+class Job:
+    """Runs one workflow for one source and keeps its state in data time.
+
+    States: ``scheduled`` until data reaches the start time (or while paused),
+    ``pending_context`` while a required auxiliary source has sent nothing,
+    ``active`` while computing, ``warning`` after a failed ``accumulate`` (data of
+    that window is lost, the job goes on), ``error`` after a failed ``finalize``
+    (retried on the next window), ``finishing`` while publishing its last result
+    and ``stopped`` at the end. Only ``stopped`` is terminal.
+    """
+
+    def __init__(
+        self,
+        *,
+        job_id: JobId,
+        workflow_id: WorkflowId,
+        workflow: Workflow,
+        schedule: Schedule,
+        aux_streams: Mapping[str, str],
+        required_aux_streams: frozenset[str] = frozenset(),
+    ) -> None:
+        self.job_id = job_id
+        self.workflow_id = workflow_id
+        self.schedule = schedule
+        self.aux_streams = dict(aux_streams)
+        """Role -> stream name of each auxiliary source."""
+        self._required_aux = required_aux_streams
+        self._workflow = workflow
+        self._state = JobState.SCHEDULED
+        self._paused = False
+        self._warning: str | None = None
+        self._error: str | None = None
+        self._data_start: int | None = None
+        self._problem_until = 0
+        self._context: dict[str, Any] = {}
+
+    @property
+    def source_name(self) -> str:
+        return self.job_id.source_name
+
+    @property
+    def state(self) -> JobState:
+        return self._state
+
+    @property
+    def is_stopped(self) -> bool:
+        return self._state is JobState.STOPPED
+
+    @property
+    def streams(self) -> set[str]:
+        """Every stream this job reads."""
+        return {self.source_name, *self.aux_streams.values()}
+
+    def status(self) -> JobStatus:
+        return JobStatus(
+            job_id=self.job_id,
+            workflow_id=self.workflow_id,
+            state=self._state,
+            start_time=self.schedule.start_time,
+            end_time=self.schedule.end_time,
+            warning=PAUSED_NOTE if self._paused else self._warning,
+            error=self._error,
+        )
+
+    def set_context(self, name: str, value: Any) -> None:
+        """Context that is not a stream (e.g. ROIs), passed with every later window."""
+        self._context[name] = value
+
+    def pause(self) -> None:
+        self._paused = True
+        if not self.is_stopped:
+            self._state = JobState.SCHEDULED
+
+    def resume(self) -> None:
+        self._paused = False
+
+    def reset(self) -> None:
+        """Forget accumulated data; the job carries on from the next window."""
+        self._workflow.clear()
+        self._data_start = None
+        self._warning = None
+        self._error = None
+        self._problem_until = 0
+        if self._state in (JobState.WARNING, JobState.ERROR):
+            self._state = JobState.ACTIVE
+
+    def stop(self) -> None:
+        """Stop after the window now being collected, so data already sent is published."""
+        if self._paused or self._state in (
+            JobState.SCHEDULED,
+            JobState.PENDING_CONTEXT,
+            JobState.STOPPED,
+        ):
+            self._state = JobState.STOPPED
+        else:
+            self._state = JobState.FINISHING
+
+    def terminate(self) -> None:
+        """Stop at once, without a finishing window (the service is exiting)."""
+        self._state = JobState.STOPPED
+
+    def process(
+        self,
+        *,
+        start: int,
+        end: int,
+        primary: Any | None,
+        aux: Mapping[str, Any],
+    ) -> list[Result]:
+        """Feed one window to the job; return the results it publishes for it.
+
+        ``primary`` is this window's data of the job's source (None if none came);
+        ``aux`` maps stream names to the latest value of each auxiliary stream.
+        """
+        if self.is_stopped or self._paused:
+            return []
+        sched = self.schedule
+        if sched.start_time is not None and end <= sched.start_time:
+            self._state = JobState.SCHEDULED
+            return []
+        if any(stream not in aux for stream in self._required_aux):
+            self._state = JobState.PENDING_CONTEXT
+            return []
+        finishing = self._state is JobState.FINISHING or (
+            sched.end_time is not None and end >= sched.end_time
+        )
+        results = self._compute(start, end, primary, aux) if primary is not None else []
+        if finishing:
+            logger.info("job_stopped", job=str(self.job_id), data_end=end)
+            self._state = JobState.STOPPED
+        elif self._state in (JobState.SCHEDULED, JobState.PENDING_CONTEXT):
+            self._state = JobState.ACTIVE
+        return results
+
+    def _set_unless_finishing(self, state: JobState) -> None:
+        if self._state is not JobState.FINISHING:
+            self._state = state
+
+    def _compute(self, start: int, end: int, primary: Any, aux: Mapping[str, Any]) -> list[Result]:
+        data = {**aux, **self._context, self.source_name: primary}
+        try:
+            self._workflow.accumulate(data, start_time=start, end_time=end)
+        except Exception as err:  # noqa: BLE001 - a workflow bug must not stop the service
+            self._warning = f"accumulate failed: {type(err).__name__}: {err}"
+            self._problem_until = end + PROBLEM_HOLD_NS
+            self._set_unless_finishing(JobState.WARNING)
+            logger.warning("job_accumulate_failed", job=str(self.job_id), error=str(err))
+            return []
+        if self._data_start is None:
+            self._data_start = start
+        try:
+            outputs = self._workflow.finalize()
+        except Exception as err:  # noqa: BLE001 - same: report, keep the service alive
+            self._error = f"finalize failed: {type(err).__name__}: {err}"
+            self._problem_until = end + PROBLEM_HOLD_NS
+            self._set_unless_finishing(JobState.ERROR)
+            logger.error("job_finalize_failed", job=str(self.job_id), error=str(err))
+            return []
+        if end >= self._problem_until:
+            self._warning = None
+            self._error = None
+            self._set_unless_finishing(JobState.ACTIVE)
+        return [
+            Result(
+                key=ResultKey(workflow_id=self.workflow_id, job_id=self.job_id, output_name=name),
+                data=_with_time_coords(da, start=self._data_start, end=end),
+            )
+            for name, da in outputs.items()
+        ]
+
+
+def _with_time_coords(da: sc.DataArray, *, start: int, end: int) -> sc.DataArray:
+    """Add the 0-d ``start_time``/``time`` coords unless the workflow set its own."""
+    coords = {}
+    if "start_time" not in da.coords:
+        coords["start_time"] = sc.scalar(start, unit="ns", dtype="int64")
+    if "time" not in da.coords:
+        coords["time"] = sc.scalar(end, unit="ns", dtype="int64")
+    return da.assign_coords(coords) if coords else da

@@ -1,0 +1,82 @@
+"""A minimal real workflow for tests of the engine: counts events per window and in total."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pydantic
+import scipp as sc
+
+from livedata.core.identity import WorkflowId
+from livedata.core.values import EventBatch
+from livedata.core.workflow import AuxSource, OutputSpec, WorkflowSpec
+
+
+class EventCountParams(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    fail_accumulate: bool = False
+    """Raise in ``accumulate`` (to test the job's warning state)."""
+    fail_finalize: bool = False
+    """Raise in ``finalize`` (to test the job's error state)."""
+
+
+class EventCountWorkflow:
+    """Outputs ``current`` (events in the last window) and ``cumulative`` (since reset)."""
+
+    def __init__(self, *, source_name: str, params: EventCountParams) -> None:
+        self._source = source_name
+        self._params = params
+        self._current = 0
+        self._total = 0
+        self.context: dict[str, Any] = {}
+
+    def accumulate(self, data: Mapping[str, Any], *, start_time: int, end_time: int) -> None:
+        if self._params.fail_accumulate:
+            raise RuntimeError("told to fail")
+        events: EventBatch = data[self._source]
+        self._current = len(events)
+        self._total += len(events)
+        self.context = {k: v for k, v in data.items() if k != self._source}
+
+    def finalize(self) -> Mapping[str, sc.DataArray]:
+        if self._params.fail_finalize:
+            raise RuntimeError("told to fail")
+        return {
+            "current": sc.DataArray(sc.scalar(float(self._current), unit="counts")),
+            "cumulative": sc.DataArray(sc.scalar(float(self._total), unit="counts")),
+        }
+
+    def clear(self) -> None:
+        self._current = 0
+        self._total = 0
+
+
+def event_count_spec(
+    *,
+    instrument: str = "test",
+    service: str = "detector_data",
+    source_names: tuple[str, ...] = ("panel_0",),
+    aux_sources: Mapping[str, AuxSource] | None = None,
+) -> WorkflowSpec:
+    template = sc.DataArray(sc.scalar(0.0, unit="counts"))
+    return WorkflowSpec(
+        workflow_id=WorkflowId(instrument=instrument, name="event_count", version=1),
+        service=service,
+        title="Event count",
+        description="Events per window and since the job started.",
+        source_names=source_names,
+        params=EventCountParams,
+        outputs={
+            "current": OutputSpec(title="Events in window", template=template),
+            "cumulative": OutputSpec(title="Events since start", template=template),
+        },
+        aux_sources=dict(aux_sources or {}),
+    )
+
+
+def event_count_factory(
+    *, source_name: str, params: Any, aux_source_names: Mapping[str, str]
+) -> EventCountWorkflow:
+    return EventCountWorkflow(source_name=source_name, params=params)
