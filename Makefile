@@ -29,7 +29,8 @@ layers: install
 	$(BIN)/lint-imports
 
 docs: install
-	$(BIN)/mkdocs build --strict --quiet --site-dir build/site
+	# mkdocs-material prints an end-of-life banner on every build; it is not a warning.
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
 
 check: lint typecheck layers docs
 

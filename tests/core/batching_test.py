@@ -56,15 +56,21 @@ def test_late_message_joins_the_open_window_and_is_counted(batcher: DataTimeBatc
     assert batcher.stats()["late_messages"] == 1
 
 
-def test_a_gap_jumps_to_the_window_of_the_next_message(batcher: DataTimeBatcher) -> None:
+def test_a_gap_jumps_to_the_window_of_the_next_message(
+    batcher: DataTimeBatcher, clock: FakeClock
+) -> None:
     batcher.add([msg(T0 + 1)])
+    clock.advance(5)
     (batch,) = batcher.add([msg(T0 + 5 * S + 3)])
     assert (batch.start, batch.end) == (T0, T0 + S)
     assert batcher.open_window == (T0 + 5 * S, T0 + 6 * S)
     assert batcher.stats()["skipped_windows"] == 4
 
 
-def test_one_add_can_close_several_windows_in_order(batcher: DataTimeBatcher) -> None:
+def test_one_add_can_close_several_windows_in_order(
+    batcher: DataTimeBatcher, clock: FakeClock
+) -> None:
+    clock.advance(3)  # a backlog: data behind the wall clock arrives at once
     closed = batcher.add([msg(T0), msg(T0 + S), msg(T0 + 2 * S), msg(T0 + 3 * S)])
     assert [(b.start, stamps(b)) for b in closed] == [
         (T0, [T0]),
@@ -80,6 +86,7 @@ def test_one_add_can_close_several_windows_in_order(batcher: DataTimeBatcher) ->
         (0, TimestampIssue.TOO_OLD),
         (123_456_789, TimestampIssue.TOO_OLD),
         (T0 + 3600 * S, TimestampIssue.FAR_FUTURE),
+        (T0 + 3 * S, TimestampIssue.FAR_FUTURE),
     ],
 )
 def test_implausible_stamps_do_not_place_windows_but_data_is_kept(

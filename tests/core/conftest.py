@@ -45,7 +45,11 @@ class Rig:
         )
 
     def step(self, *messages, advance_s: float = 0.0) -> None:
+        """Feed messages; the wall clock follows the data, as it does live."""
         self.clock.advance(advance_s)
+        newest = max((m.timestamp for m in messages), default=0)
+        if newest > self.clock.now_ns():
+            self.clock.set(newest)
         self.source.push(*messages)
         self.processor.process()
 

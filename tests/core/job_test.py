@@ -157,6 +157,16 @@ def test_stop_finishes_the_open_window_then_stops() -> None:
     assert window(job, 2) == []
 
 
+def test_pause_does_not_undo_a_stop() -> None:
+    job, _ = make_job()
+    window(job, 0)
+    job.stop()
+    job.pause()
+    job.resume()
+    window(job, 1)
+    assert job.state is JobState.STOPPED
+
+
 def test_stop_of_a_job_that_never_ran_is_immediate() -> None:
     job, _ = make_job(Schedule(start_time=T0 + 100 * S))
     job.stop()
@@ -164,7 +174,7 @@ def test_stop_of_a_job_that_never_ran_is_immediate() -> None:
 
 
 def test_pause_and_resume() -> None:
-    job, workflow = make_job()
+    job, _ = make_job()
     window(job, 0)
     job.pause()
     assert window(job, 1) == []

@@ -82,6 +82,7 @@ class CumulativeAccumulator(Generic[T]):
             self._total += value
 
     def get(self) -> T:
+        """The running total itself (no copy, reads are cheap): do not modify it."""
         if self._total is None:
             raise LookupError("cumulative accumulator is empty")
         result: T = self._total

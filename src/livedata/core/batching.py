@@ -22,10 +22,11 @@ NS_PER_S = 1_000_000_000
 DEFAULT_WINDOW_NS = NS_PER_S
 """One user-visible update per second is the norm for live displays."""
 
-DEFAULT_MAX_FUTURE_NS = 60 * NS_PER_S
-"""Instrument clocks are PTP/NTP-synchronised to well under a second; a minute of
-slack tolerates a badly set producer host without letting one bad stamp drag the
-windows hours ahead."""
+DEFAULT_MAX_FUTURE_NS = 2 * NS_PER_S
+"""Instrument clocks are PTP/NTP-synchronised to well under a second and data is
+published after it is taken, so a stamp ahead of our wall clock by more than a couple
+of seconds is wrong. A trusted stamp drags the windows forward (later, correct data
+then lands in them as late), so the slack is kept small: at most ~2 windows of drag."""
 
 EARLIEST_PLAUSIBLE_NS = 946_684_800 * NS_PER_S
 """2000-01-01T00:00Z. Anything older is a zero, a pre-epoch or an uninitialised stamp,

@@ -43,6 +43,7 @@ class Job:
         schedule: Schedule,
         aux_streams: Mapping[str, str],
         required_aux_streams: frozenset[str] = frozenset(),
+        output_titles: Mapping[str, str] | None = None,
     ) -> None:
         self.job_id = job_id
         self.workflow_id = workflow_id
@@ -50,6 +51,7 @@ class Job:
         self.aux_streams = dict(aux_streams)
         """Role -> stream name of each auxiliary source."""
         self._required_aux = required_aux_streams
+        self._titles = dict(output_titles or {})
         self._workflow = workflow
         self._state = JobState.SCHEDULED
         self._paused = False
@@ -92,9 +94,11 @@ class Job:
         self._context[name] = value
 
     def pause(self) -> None:
+        """Ignore data until resumed; a job already stopping finishes regardless."""
+        if self._state in (JobState.FINISHING, JobState.STOPPED):
+            return
         self._paused = True
-        if not self.is_stopped:
-            self._state = JobState.SCHEDULED
+        self._state = JobState.SCHEDULED
 
     def resume(self) -> None:
         self._paused = False
@@ -189,6 +193,7 @@ class Job:
             Result(
                 key=ResultKey(workflow_id=self.workflow_id, job_id=self.job_id, output_name=name),
                 data=_with_time_coords(da, start=self._data_start, end=end),
+                title=self._titles.get(name, name),
             )
             for name, da in outputs.items()
         ]

@@ -64,6 +64,18 @@ class JobManager:
             return self._start(command)
         return self._act(command)
 
+    def will_act_on(self, command: WorkflowConfig | JobCommand) -> bool:
+        """True if ``handle`` would change a job here (owned, not a duplicate)."""
+        if isinstance(command, WorkflowConfig):
+            owned = (
+                command.workflow_id.instrument == self._instrument
+                and command.workflow_id in self._registry
+            )
+            return owned and (command.message_id, command.job_id.source_name) not in self._seen
+        if (command.message_id, command.device) in self._seen:
+            return False
+        return bool(self._targets(command))
+
     def apply_roi(self, update: RoiUpdate) -> bool:
         """Hand ROIs to their job; False if no job here has that id."""
         job = self._jobs.get(update.job_id)
@@ -136,7 +148,7 @@ class JobManager:
         try:
             params = spec.params.model_validate(dict(command.params))
         except pydantic.ValidationError as err:
-            return refuse(f"invalid params for {workflow_id}: {err}")
+            return refuse(f"invalid params for {workflow_id}: {describe(err)}")
         try:
             aux = spec.resolve_aux_sources(command.aux_source_names)
         except ValueError as err:
@@ -154,22 +166,26 @@ class JobManager:
             schedule=command.schedule,
             aux_streams=aux,
             required_aux_streams=required,
+            output_titles={name: output.title for name, output in spec.outputs.items()},
         )
         logger.info("job_created", job=str(command.job_id), workflow=str(workflow_id))
         return [CommandResponse(message_id=command.message_id, device=device)]
 
-    def _act(self, command: JobCommand) -> list[CommandResponse]:
+    def _targets(self, command: JobCommand) -> list[Job] | None:
+        """Jobs here a command acts on; ``None`` when another service owns it."""
         if command.job_id is not None:
             job = self._jobs.get(command.job_id)
-            targets = [job] if job is not None else []
-            if not targets:
-                return []  # the job lives elsewhere (or nowhere): its owner answers
-        elif command.workflow_id is not None:
+            return [job] if job is not None else None
+        if command.workflow_id is not None:
             if command.workflow_id not in self._registry:
-                return []
-            targets = [j for j in self._jobs.values() if j.workflow_id == command.workflow_id]
-        else:
-            targets = list(self._jobs.values())
+                return None
+            return [j for j in self._jobs.values() if j.workflow_id == command.workflow_id]
+        return list(self._jobs.values())
+
+    def _act(self, command: JobCommand) -> list[CommandResponse]:
+        targets = self._targets(command)
+        if targets is None:
+            return []  # the job or workflow lives elsewhere (or nowhere): its owner answers
         if self._is_duplicate(command.message_id, command.device):
             return []
         for job in targets:
@@ -204,3 +220,11 @@ def _apply(job: Job, action: JobAction) -> None:
             job.pause()
         case JobAction.RESUME:
             job.resume()
+
+
+def describe(error: pydantic.ValidationError) -> str:
+    """Each problem as ``field: message``; never echoes the (operator-supplied) input."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or 'params'}: {problem['msg']}"
+        for problem in error.errors(include_input=False, include_url=False)
+    )

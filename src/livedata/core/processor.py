@@ -78,15 +78,20 @@ class OrchestratingProcessor:
 
     def process(self) -> None:
         """One step: take messages, steer, batch, compute, publish, report."""
-        messages = self._source.get_messages()
+        if self._state is ServiceState.STARTING:
+            self._report_status(force=True)  # tell the world we exist before any work
         data: list[Message[Any]] = []
-        for message in messages:
+        for message in self._source.get_messages():
             if message.stream.is_control:
+                # Keep arrival order: data that came before a command is batched first.
+                self._add_data(data)
+                data = []
                 self._apply_control(message)
             else:
                 self.message_counts[message.stream.name] += 1
                 data.append(message)
-        for batch in self._batcher.add(data) + self._batcher.poll():
+        self._add_data(data)
+        for batch in self._batcher.poll():
             self._run_window(batch)
         if self._state is ServiceState.STARTING:
             self._state = ServiceState.RUNNING
@@ -103,14 +108,20 @@ class OrchestratingProcessor:
         self._report_status(force=True)
         self._sink.flush(FLUSH_TIMEOUT_S)
 
+    def _add_data(self, data: list[Message[Any]]) -> None:
+        if data:
+            for batch in self._batcher.add(data):
+                self._run_window(batch)
+
     def _apply_control(self, message: Message[Any]) -> None:
         value = message.value
         if isinstance(value, WorkflowConfig | JobCommand):
             self.control_counts["commands"] += 1
-            # Data that arrived before the command is processed before it: a reset
-            # must not count it, a new job must not see it.
-            for batch in self._batcher.flush():
-                self._run_window(batch)
+            if self._jobs.will_act_on(value):
+                # Data that arrived before the command is processed before it: a reset
+                # must not count it, a new job must not see it.
+                for batch in self._batcher.flush():
+                    self._run_window(batch)
             responses = self._jobs.handle(value)
             self._sink.publish([self._out(RESPONSES_STREAM, response) for response in responses])
         elif isinstance(value, RoiUpdate):
@@ -127,9 +138,8 @@ class OrchestratingProcessor:
     def _run_window(self, batch: Batch) -> None:
         wanted = self._jobs.streams()
         for message in batch.messages:
-            # Streams no job reads are not kept: their data would only cost memory.
-            if message.stream.name in wanted:
-                self._accumulators.add(message)
+            # Windows of streams no job reads are not kept: they would only cost memory.
+            self._accumulators.add(message, keep_window=message.stream.name in wanted)
         results = self._jobs.process_window(
             start=batch.start,
             end=batch.end,

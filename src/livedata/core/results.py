@@ -15,3 +15,5 @@ class Result:
 
     key: ResultKey
     data: sc.DataArray
+    title: str = ""
+    """Human-readable name of the output (the da00 signal's label)."""

@@ -76,7 +76,7 @@ class Service:
                 self._processor.process()
         except Exception as err:  # report it, then exit non-zero so a supervisor restarts us
             logger.exception("service_failed", service=self._name)
-            self._stop.set()
+            self.request_stop()  # arms the watchdog: the error exit is bounded too
             self._close(error=f"{type(err).__name__}: {err}")
             return EXIT_ERROR
         self._close(error=None)

@@ -33,15 +33,24 @@ class StreamAccumulators:
         self._window: dict[str, WindowAccumulator[Any]] = {}
         self._latest: dict[str, LatestValue[Any]] = {}
 
-    def add(self, message: Message[Any]) -> None:
+    def add(self, message: Message[Any], *, keep_window: bool = True) -> None:
+        """Record a message; ``keep_window=False`` only updates the stream's latest value.
+
+        Streams no job reads now still keep their latest value (a reference, no copy),
+        so a job started later finds the context (a motor position) that came before it.
+        """
         name = message.stream.name
+        latest = self._latest.get(name)
+        if latest is None:
+            latest = self._latest[name] = LatestValue()
+        latest.add(message.value)
+        if not keep_window:
+            return
         window = self._window.get(name)
         if window is None:
             window = WindowAccumulator(self._combiners.get(message.stream.kind, _as_list))
             self._window[name] = window
-            self._latest[name] = LatestValue()
         window.add(message.value)
-        self._latest[name].add(message.value)
 
     def take_window(self) -> dict[str, Any]:
         """This window's combined value per stream that got data; clears the windows."""

@@ -29,6 +29,7 @@ class EventCountWorkflow:
         self._source = source_name
         self._params = params
         self._current = 0
+        self._window_start = 0
         self._total = 0
         self.context: dict[str, Any] = {}
 
@@ -37,6 +38,7 @@ class EventCountWorkflow:
             raise RuntimeError("told to fail")
         events: EventBatch = data[self._source]
         self._current = len(events)
+        self._window_start = start_time
         self._total += len(events)
         self.context = {k: v for k, v in data.items() if k != self._source}
 
@@ -44,7 +46,11 @@ class EventCountWorkflow:
         if self._params.fail_finalize:
             raise RuntimeError("told to fail")
         return {
-            "current": sc.DataArray(sc.scalar(float(self._current), unit="counts")),
+            # "current" covers only the last window; "cumulative" gets the job's start.
+            "current": sc.DataArray(
+                sc.scalar(float(self._current), unit="counts"),
+                coords={"start_time": sc.scalar(self._window_start, unit="ns")},
+            ),
             "cumulative": sc.DataArray(sc.scalar(float(self._total), unit="counts")),
         }
 

@@ -1,0 +1,1 @@
+"""The ``livedata`` command line: broker, services, fakes, the demo stack, result tailing."""

@@ -1,0 +1,1 @@
+"""Settings, the instrument model and registry, and the built-in instruments."""

@@ -1,0 +1,1 @@
+"""The live Panel/HoloViews dashboard (results, workflow control, ROIs, status)."""

@@ -1,0 +1,1 @@
+"""Kafka: connection settings, topics, the consumer thread, the producer sink, ingress routing."""

@@ -1,0 +1,215 @@
+"""The Kafka message source: a consumer thread feeding a bounded, latest-wins queue.
+
+The thread consumes, decodes and routes (decoding is cheap: arrays are views into the
+message buffers) and appends each poll's messages as one chunk. When the queued data
+passes its byte budget the OLDEST chunks' data is dropped and counted, so a slow
+processor sees fresh data instead of a growing backlog; control messages (commands,
+ROIs, run transitions) are never dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    TopicPartition,
+)
+
+from livedata.core.message import Message
+from livedata.kafka.ingress import Ingress
+from livedata.kafka.settings import MAX_MESSAGE_BYTES, KafkaSettings
+
+logger = structlog.get_logger(__name__)
+
+QUEUE_MAX_BYTES = 1 << 30
+"""Data waiting for the processor, at most 1 GiB: two seconds at 5e7 events/s. More
+would only make results staler; less would drop data at normal peak bursts."""
+
+CONSUME_BATCH = 1000
+"""Messages per consume call: large enough to amortise the call, small enough that a
+chunk is never a large fraction of the queue budget at normal message sizes."""
+
+CONSUME_TIMEOUT_S = 0.1
+GET_TIMEOUT_S = 0.1
+"""How long ``get_messages`` waits for data; bounds the loop's reaction to a stop."""
+
+ASSIGN_RETRY_S = 2.0
+"""How often missing topics are looked for again (broker down at start, topic recreated)."""
+
+METADATA_TIMEOUT_S = 5.0
+
+
+@dataclass(slots=True)
+class _Chunk:
+    messages: list[Message[Any]]
+    nbytes: int
+
+
+class KafkaSource:
+    """A ``MessageSource`` reading an instrument's topics from the newest offset."""
+
+    def __init__(
+        self,
+        *,
+        settings: KafkaSettings,
+        ingress: Ingress,
+        group_id: str,
+        max_queue_bytes: int = QUEUE_MAX_BYTES,
+    ) -> None:
+        self._settings = settings
+        self._ingress = ingress
+        self._topics = ingress.topics()
+        self._control_topics = ingress.control_topics()
+        self._max_bytes = max_queue_bytes
+        self._consumer = Consumer(
+            {
+                **settings.client_config(),
+                "group.id": group_id,
+                "enable.auto.commit": False,
+                # Never replay a backlog: an out-of-range offset jumps to the end.
+                "auto.offset.reset": "latest",
+                "fetch.max.bytes": MAX_MESSAGE_BYTES,
+                "max.partition.fetch.bytes": MAX_MESSAGE_BYTES,
+                "receive.message.max.bytes": MAX_MESSAGE_BYTES + 1_000_000,
+                "topic.metadata.refresh.interval.ms": 5000,
+            }
+        )
+        self._started_ms = time.time_ns() // 1_000_000
+        self._queue: deque[_Chunk] = deque()
+        self._queued_bytes = 0
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._assigned: set[str] = set()
+        self._next_assign = 0.0
+        self.counters: Counter[str] = Counter()
+        """consumed, dropped_messages, dropped_chunks, before_start, consumer_errors."""
+        self._thread = threading.Thread(target=self._run, name="kafka-source", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._consumer.close()
+
+    # -- MessageSource -----------------------------------------------------------
+
+    def get_messages(self) -> Sequence[Message[Any]]:
+        with self._cond:
+            if not self._queue:
+                self._cond.wait(GET_TIMEOUT_S)
+            chunks = list(self._queue)
+            self._queue.clear()
+            self._queued_bytes = 0
+        return [m for chunk in chunks for m in chunk.messages]
+
+    def stats(self) -> Mapping[str, Any]:
+        return {
+            **dict(self.counters),
+            "assigned_topics": len(self._assigned),
+            "rejected": self._ingress.stats(),
+        }
+
+    # -- consumer thread -----------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._ensure_assigned()
+                polled = self._consumer.consume(CONSUME_BATCH, CONSUME_TIMEOUT_S)
+                self._take(polled)
+            except Exception:  # the thread must outlive any single bad poll
+                logger.exception("consumer_loop_failed")
+                time.sleep(CONSUME_TIMEOUT_S)
+
+    def _ensure_assigned(self) -> None:
+        if len(self._assigned) == len(self._topics) or time.monotonic() < self._next_assign:
+            return
+        self._next_assign = time.monotonic() + ASSIGN_RETRY_S
+        try:
+            metadata = self._consumer.list_topics(timeout=METADATA_TIMEOUT_S)
+        except KafkaException as err:  # broker down: keep running, retry later
+            logger.warning("broker_unreachable", error=str(err))
+            return
+        new: list[TopicPartition] = []
+        for topic in self._topics:
+            meta = metadata.topics.get(topic)
+            if topic in self._assigned or meta is None or meta.error is not None:
+                continue
+            # Data is read from the newest offset. Control topics are small and read from
+            # their start, filtered by timestamp below: a command sent while the newest
+            # offset was still being looked up is not missed.
+            offset = OFFSET_BEGINNING if topic in self._control_topics else OFFSET_END
+            new.extend(TopicPartition(topic, p, offset) for p in meta.partitions)
+            self._assigned.add(topic)
+        if new:
+            self._consumer.incremental_assign(new)
+            logger.info("topics_assigned", topics=sorted({tp.topic for tp in new}))
+        missing = sorted(set(self._topics) - self._assigned)
+        if missing:
+            logger.info("topics_missing", topics=missing)
+
+    def _take(self, polled: list[Any]) -> None:
+        messages: list[Message[Any]] = []
+        nbytes = 0
+        for kafka_message in polled:
+            error = kafka_message.error()
+            if error is not None:
+                self._on_error(kafka_message, error)
+                continue
+            self.counters["consumed"] += 1
+            _, timestamp_ms = kafka_message.timestamp()
+            if timestamp_ms < self._started_ms:
+                # Brokers may re-deliver from before our start (the embedded one's high
+                # watermark can lag one batch); only what was sent after start counts.
+                self.counters["before_start"] += 1
+                continue
+            value = kafka_message.value()
+            message = self._ingress.route(kafka_message.topic(), value, timestamp_ms * 1_000_000)
+            if message is not None:
+                messages.append(message)
+                nbytes += len(value)
+        if messages:
+            self._enqueue(_Chunk(messages, nbytes))
+
+    def _enqueue(self, chunk: _Chunk) -> None:
+        with self._cond:
+            self._queue.append(chunk)
+            self._queued_bytes += chunk.nbytes
+            while self._queued_bytes > self._max_bytes and len(self._queue) > 1:
+                self._drop_oldest()
+            self._cond.notify()
+
+    def _drop_oldest(self) -> None:
+        oldest = self._queue.popleft()
+        self._queued_bytes -= oldest.nbytes
+        control = [m for m in oldest.messages if m.stream.is_control]
+        self.counters["dropped_chunks"] += 1
+        self.counters["dropped_messages"] += len(oldest.messages) - len(control)
+        if control:  # commands are never shed: they move to the next chunk
+            self._queue[0].messages[:0] = control
+
+    def _on_error(self, kafka_message: Any, error: KafkaError) -> None:
+        self.counters["consumer_errors"] += 1
+        if error.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION):
+            topic = kafka_message.topic()
+            if topic in self._assigned:
+                # The topic vanished (deleted, broker restarted empty): assign it anew.
+                self._consumer.incremental_unassign(
+                    [TopicPartition(topic, p) for p in (kafka_message.partition(),)]
+                )
+                self._assigned.discard(topic)
+                self._next_assign = 0.0
+        logger.warning("consumer_error", error=str(error), topic=kafka_message.topic())

@@ -1,0 +1,11 @@
+"""The ``detector_data`` service.
+
+Run: ``python -m livedata.services.detector_data --instrument dummy --dev``.
+"""
+
+import sys
+
+from livedata.services.runner import main
+
+if __name__ == "__main__":
+    sys.exit(main(service_name="detector_data"))

@@ -1,0 +1,131 @@
+"""Builds one processing service from an instrument and runs it against Kafka."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+
+from livedata.config.instrument import Instrument
+from livedata.config.registry import load_instrument
+from livedata.core.batching import NS_PER_S, DataTimeBatcher
+from livedata.core.clock import SystemClock
+from livedata.core.job_manager import JobManager
+from livedata.core.processor import OrchestratingProcessor, ServiceIdentity
+from livedata.core.service import Service
+from livedata.core.workflow import WorkflowRegistry
+from livedata.kafka.ingress import Ingress
+from livedata.kafka.settings import KafkaSettings
+from livedata.kafka.sink import KafkaSink
+from livedata.kafka.source import KafkaSource
+from livedata.services.logging import configure_logging
+
+logger = structlog.get_logger(__name__)
+
+SERVICE_NAMES = ("monitor_data", "detector_data", "data_reduction", "timeseries")
+
+
+def wanted_streams(registry: WorkflowRegistry) -> set[str]:
+    """Every stream some workflow of this service may read (sources and aux choices)."""
+    names: set[str] = set()
+    for spec in registry.specs():
+        names.update(spec.source_names)
+        for aux in spec.aux_sources.values():
+            names.update(aux.choices)
+    return names
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceOptions:
+    service_name: str
+    instrument: str
+    dev: bool = True
+    batch_window_s: float = 1.0
+    worker_id: str = ""
+
+
+def build_service(
+    options: ServiceOptions, *, settings: KafkaSettings, instrument: Instrument | None = None
+) -> Service:
+    """Wire instrument, Kafka source and sink, processor and runtime for one service."""
+    instrument = instrument or load_instrument(options.instrument)
+    registry = instrument.build_workflows(instrument).for_service(options.service_name)
+    worker_id = options.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+    ingress = Ingress(
+        instrument=instrument.name,
+        streams=instrument.streams(dev=options.dev),
+        wanted=wanted_streams(registry),
+    )
+    source = KafkaSource(
+        settings=settings,
+        ingress=ingress,
+        # Unique per process: every worker reads everything (assign, not subscribe).
+        group_id=f"livedata-{instrument.name}-{options.service_name}-{uuid.uuid4().hex[:8]}",
+    )
+    sink = KafkaSink(settings=settings, instrument=instrument.name)
+    clock = SystemClock()
+    processor = OrchestratingProcessor(
+        identity=ServiceIdentity(
+            instrument=instrument.name, service_name=options.service_name, worker_id=worker_id
+        ),
+        source=source,
+        sink=sink,
+        batcher=DataTimeBatcher(clock=clock, window_ns=int(options.batch_window_s * NS_PER_S)),
+        job_manager=JobManager(instrument=instrument.name, registry=registry),
+        clock=clock,
+    )
+    source.start()
+    logger.info(
+        "service_built",
+        service=options.service_name,
+        instrument=instrument.name,
+        workflows=[str(w) for w in registry],
+        topics=ingress.topics(),
+        kafka=settings.redacted(),
+    )
+    return Service(name=options.service_name, processor=processor, on_close=[source.close])
+
+
+def parser(service_name: str | None = None) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=f"livedata.services.{service_name}" if service_name else "livedata service",
+        description="Run a livedata processing service (Kafka settings from KAFKA_* env vars).",
+    )
+    if service_name is None:
+        p.add_argument("service", choices=SERVICE_NAMES)
+    p.add_argument("--instrument", required=True)
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--dev", action="store_true", default=True, help="dev topic names (default)")
+    mode.add_argument("--prod", dest="dev", action="store_false", help="production topic names")
+    p.add_argument("--batch-window", type=float, default=1.0, help="window length in seconds")
+    p.add_argument("--worker-id", default="")
+    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-json", action="store_true")
+    return p
+
+
+def main(argv: Sequence[str] | None = None, *, service_name: str | None = None) -> int:
+    args = parser(service_name).parse_args(argv)
+    configure_logging(level=args.log_level, json=args.log_json)
+    options = ServiceOptions(
+        service_name=service_name or args.service,
+        instrument=args.instrument,
+        dev=args.dev,
+        batch_window_s=args.batch_window,
+        worker_id=args.worker_id,
+    )
+    if not 0.01 <= options.batch_window_s <= 60:
+        print("--batch-window must be between 0.01 and 60 seconds", file=sys.stderr)
+        return 2
+    try:
+        service = build_service(options, settings=KafkaSettings.from_env())
+    except (LookupError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return service.run()

@@ -1,0 +1,61 @@
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from livedata.kafka.settings import MAX_MESSAGE_BYTES, KafkaSettings
+from livedata.kafka.topics import create_topics, topic_plan
+
+WIRE_TOPICS = {
+    "detector",
+    "beam_monitor",
+    "area_detector",
+    "motion",
+    "filewriter",
+    "livedata_commands",
+    "livedata_responses",
+    "livedata_data",
+    "livedata_roi",
+    "livedata_heartbeat",
+}
+"""The ten per-instrument topics of WIRE.md, spelled out here on purpose."""
+
+
+def broker_topics(settings: KafkaSettings) -> set[str]:
+    with AdminClient(settings.client_config()) as admin:
+        return set(admin.list_topics(timeout=10).topics)
+
+
+def test_an_instrument_has_the_ten_wire_topics() -> None:
+    assert {p.name for p in topic_plan("dummy")} == {f"dummy_{t}" for t in WIRE_TOPICS}
+
+
+def test_every_topic_accepts_our_largest_message() -> None:
+    assert {p.config["max.message.bytes"] for p in topic_plan("dummy")} == {str(MAX_MESSAGE_BYTES)}
+
+
+def test_raw_data_keeps_less_than_control_topics() -> None:
+    retention = {p.name: int(p.config["retention.ms"]) for p in topic_plan("dummy")}
+    assert retention["dummy_detector"] < retention["dummy_livedata_commands"]
+
+
+@pytest.mark.integration
+def test_create_topics_creates_all_wire_topics_once(
+    kafka_settings: KafkaSettings, instrument_name: str
+) -> None:
+    expected = {f"{instrument_name}_{t}" for t in WIRE_TOPICS}
+
+    assert set(create_topics(kafka_settings, instrument_name)) == expected
+    assert expected <= broker_topics(kafka_settings)
+
+    assert create_topics(kafka_settings, instrument_name) == []
+    assert expected <= broker_topics(kafka_settings)
+
+
+@pytest.mark.integration
+def test_create_topics_fills_in_only_the_missing_ones(
+    kafka_settings: KafkaSettings, instrument_name: str
+) -> None:
+    name = f"{instrument_name}_livedata_commands"
+    with AdminClient(kafka_settings.client_config()) as admin:
+        admin.create_topics([NewTopic(name, 1, -1)])[name].result(10)
+    created = create_topics(kafka_settings, instrument_name)
+    assert set(created) == {f"{instrument_name}_{t}" for t in WIRE_TOPICS} - {name}
