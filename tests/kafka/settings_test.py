@@ -21,6 +21,7 @@ def test_empty_environment_means_the_local_plaintext_broker() -> None:
     assert settings.client_config() == {
         "bootstrap.servers": DEFAULT_BOOTSTRAP,
         "security.protocol": "PLAINTEXT",
+        "log.connection.close": False,
     }
 
 
@@ -45,6 +46,7 @@ def test_sasl_ssl_from_the_environment() -> None:
         "sasl.username": "livedata",
         "sasl.password": PASSWORD,
         "ssl.ca.location": "/etc/ssl/ca.pem",
+        "log.connection.close": False,
     }
 
 

@@ -70,6 +70,8 @@ class KafkaSettings:
         config: dict[str, Any] = {
             "bootstrap.servers": self.bootstrap_servers,
             "security.protocol": self.security_protocol,
+            # Brokers close idle connections routinely; librdkafka would log each one.
+            "log.connection.close": False,
         }
         if self.sasl_mechanism is not None:
             config["sasl.mechanism"] = self.sasl_mechanism
