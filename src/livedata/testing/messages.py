@@ -19,11 +19,12 @@ COMMANDS = StreamId(kind=StreamKind.COMMANDS, name="commands")
 
 
 def events(count: int, *, n_pixels: int = 128 * 128, seed: int = 0) -> EventBatch:
-    """``count`` events on random pixels with times of arrival within one ESS frame."""
+    """``count`` events on random pixels (ids 1..n, as ESS panels number them) with times
+    of arrival within one ESS frame."""
     rng = np.random.default_rng(seed)
     return EventBatch(
         time_of_arrival=rng.integers(0, 71_000_000, count, dtype=np.int32),
-        pixel_id=rng.integers(0, n_pixels, count, dtype=np.int32),
+        pixel_id=rng.integers(1, n_pixels + 1, count, dtype=np.int32),
         reference_time=np.array([T0], dtype=np.int64),
         reference_time_index=np.array([0], dtype=np.int32),
     )

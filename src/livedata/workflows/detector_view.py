@@ -1,0 +1,121 @@
+"""Detector view: an image of an event detector's counts per pixel."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import pydantic
+import scipp as sc
+
+from livedata.core.values import EventBatch
+from livedata.core.workflow import OutputSpec
+from livedata.workflows import outputs
+from livedata.workflows.histogram import PixelCounts, PixelRange, RejectedEvents
+from livedata.workflows.time_of_arrival import TimeOfArrivalRange
+from livedata.workflows.windowed import WindowedSum
+
+
+class PixelLayout(Protocol):
+    """Where a detector's pixels are: ids ``first_pixel_id ..`` row-major in ``shape``.
+
+    ``livedata.config.instrument.DetectorBank`` has this shape; the protocol keeps
+    workflows independent of the config layer.
+    """
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def dims(self) -> tuple[str, ...]: ...
+
+    @property
+    def first_pixel_id(self) -> int: ...
+
+
+class DetectorViewParams(pydantic.BaseModel):
+    model_config = pydantic.ConfigDict(extra="forbid", frozen=True)
+
+    toa_range: TimeOfArrivalRange | None = pydantic.Field(
+        default=None,
+        description="Count only events whose time of arrival lies in this range (all if unset).",
+    )
+
+
+def detector_view_outputs(layout: PixelLayout) -> dict[str, OutputSpec]:
+    """Output templates: zero-size images on the detector's dims, and 0-d totals."""
+    image = outputs.empty_counts(layout.dims, index_coords_for=layout.dims)
+    total = outputs.scalar_counts(0)
+    return {
+        "cumulative": OutputSpec(
+            title="Counts since start",
+            template=image,
+            description="Counts per pixel since the job started or was reset.",
+        ),
+        "current": OutputSpec(
+            title="Counts in window",
+            template=image,
+            description="Counts per pixel in the last data window.",
+        ),
+        "counts_total": OutputSpec(
+            title="Total counts in window", template=total, description="Sum of the current image."
+        ),
+        "counts_total_cumulative": OutputSpec(
+            title="Total counts since start",
+            template=total,
+            description="Sum of the cumulative image.",
+        ),
+    }
+
+
+class DetectorViewWorkflow:
+    """Histograms a detector's events into an image per window and since start.
+
+    Events with a pixel id outside the detector, or outside the selected
+    time-of-arrival range, are not counted; ``rejected`` tells how many.
+    """
+
+    def __init__(
+        self, *, source_name: str, layout: PixelLayout, params: DetectorViewParams
+    ) -> None:
+        self._source = source_name
+        self._dims = tuple(layout.dims)
+        self._shape = tuple(layout.shape)
+        toa = params.toa_range.as_tuple() if params.toa_range is not None else None
+        self._kernel = PixelCounts(
+            PixelRange(layout.first_pixel_id, math.prod(self._shape)), time_window=toa
+        )
+        self._counts = WindowedSum((self._kernel.n_bins,))
+        # Built once: every published image shares these read-only coordinates.
+        self._coords = outputs.index_coords(self._dims, self._shape)
+
+    @property
+    def rejected(self) -> RejectedEvents:
+        """Events not counted since the workflow was built, by reason."""
+        return self._kernel.rejected
+
+    def accumulate(self, data: Mapping[str, Any], *, start_time: int, end_time: int) -> None:
+        events = data[self._source]
+        if not isinstance(events, EventBatch):
+            raise TypeError(f"{self._source}: expected EventBatch, got {type(events).__name__}")
+        if events.pixel_id is None:
+            raise ValueError(f"{self._source}: events carry no pixel ids")
+        self._kernel.add(self._counts.open(start_time), events.pixel_id, events.time_of_arrival)
+
+    def finalize(self) -> Mapping[str, sc.DataArray]:
+        self._counts.close()
+        start = self._counts.window_start
+        window = self._counts.window.reshape(self._shape)
+        total = self._counts.total.reshape(self._shape)
+        return {
+            "cumulative": outputs.counts(total, dims=self._dims, coords=self._coords),
+            "current": outputs.counts(
+                window, dims=self._dims, coords=self._coords, start_time=start
+            ),
+            "counts_total": outputs.scalar_counts(int(window.sum()), start_time=start),
+            "counts_total_cumulative": outputs.scalar_counts(int(total.sum())),
+        }
+
+    def clear(self) -> None:
+        self._counts.clear()

@@ -1,0 +1,343 @@
+"""Histogram kernels against naive references, including hostile ids and edges."""
+
+import tracemalloc
+from collections import Counter
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from livedata.workflows.histogram import (
+    CHUNK_EVENTS,
+    SMALL_HISTOGRAM_BINS,
+    PixelCounts,
+    PixelRange,
+    PixelTimeOfArrivalCounts,
+    TimeOfArrivalSpectrum,
+    UniformBins,
+)
+
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+HOSTILE_IDS = [INT32_MAX, INT32_MIN, -1, 0, -(2**31) + 1, 2**30]
+
+
+def ids(*values: int) -> np.ndarray:
+    return np.array(values, dtype=np.int32)
+
+
+def ref_bin(t: int, bins: UniformBins) -> int | None:
+    """Exact bin of ``t`` by rational arithmetic, None outside the range."""
+    if not bins.start <= t < bins.stop:
+        return None
+    return int(Fraction(t - bins.start) * bins.count // bins.width)
+
+
+def ref_image(pixel_id, pixels: PixelRange, toa=None, window=None) -> np.ndarray:
+    out = np.zeros(pixels.count, dtype=np.int64)
+    for i, p in enumerate(pixel_id.tolist()):
+        if not pixels.first <= p < pixels.first + pixels.count:
+            continue
+        if window is not None and not window[0] <= toa[i] < window[1]:
+            continue
+        out[p - pixels.first] += 1
+    return out
+
+
+# -- pixel counts ------------------------------------------------------------------
+
+
+def test_pixel_counts_match_a_naive_count() -> None:
+    pixels = PixelRange(first=1, count=16)
+    kernel = PixelCounts(pixels)
+    pid = ids(1, 1, 16, 5, 5, 5, 8)
+    out = np.zeros(16, dtype=np.int64)
+    assert kernel.add(out, pid) == 7
+    expected = np.zeros(16, dtype=np.int64)
+    for p, n in Counter(pid.tolist()).items():
+        expected[p - 1] = n
+    np.testing.assert_array_equal(out, expected)
+    assert kernel.rejected.total == 0
+
+
+def test_out_of_range_pixel_ids_are_dropped_and_counted() -> None:
+    kernel = PixelCounts(PixelRange(first=1, count=16))
+    out = np.zeros(16, dtype=np.int64)
+    pid = ids(*HOSTILE_IDS, 17, 3, 16, 1)
+    assert kernel.add(out, pid) == 3
+    assert out.sum() == 3
+    assert out[0] == out[2] == out[15] == 1
+    assert kernel.rejected.pixel_out_of_range == len(HOSTILE_IDS) + 1
+    assert kernel.rejected.time_out_of_range == 0
+
+
+@pytest.mark.parametrize("n_pixels", [16_384, 1_500_000])
+def test_huge_ids_allocate_nothing_sized_by_the_id(n_pixels: int) -> None:
+    kernel = PixelCounts(PixelRange(first=1, count=n_pixels))
+    out = np.zeros(n_pixels, dtype=np.int64)
+    pid = np.full(100_000, INT32_MAX, dtype=np.int32)
+    pid[::2] = INT32_MIN
+    kernel.add(out, pid[:10])  # warm up: the kernel's reusable scratch
+    tracemalloc.start()
+    try:
+        kernel.add(out, pid)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # Bounded by the event count (and the histogram for large ones), never by 2**31.
+    assert peak < 4 * 1024**2 + 8 * n_pixels
+    assert out.sum() == 0
+    assert kernel.rejected.pixel_out_of_range == 100_010
+
+
+def test_empty_input_changes_nothing() -> None:
+    kernel = PixelCounts(PixelRange(first=1, count=4), time_window=(0, 10))
+    out = np.zeros(4, dtype=np.int64)
+    assert kernel.add(out, ids(), ids()) == 0
+    assert not out.any()
+    spectrum = TimeOfArrivalSpectrum(UniformBins(0, 10, 2))
+    out2 = np.zeros(2, dtype=np.int64)
+    assert spectrum.add(out2, ids()) == 0
+    assert not out2.any()
+    assert kernel.rejected.total == spectrum.rejected.total == 0
+
+
+def test_time_window_selects_events_and_counts_the_rest() -> None:
+    pixels = PixelRange(first=10, count=4)
+    kernel = PixelCounts(pixels, time_window=(100, 200))
+    pid = ids(10, 11, 12, 13, 99, 10, 13)
+    toa = ids(99, 100, 199, 200, 150, -5, INT32_MAX)
+    out = np.zeros(4, dtype=np.int64)
+    assert kernel.add(out, pid, toa) == 2
+    np.testing.assert_array_equal(out, ref_image(pid, pixels, toa, (100, 200)))
+    np.testing.assert_array_equal(out, [0, 1, 1, 0])
+    # The bad pixel is counted as a pixel problem, not (also) as a time problem.
+    assert kernel.rejected.pixel_out_of_range == 1
+    assert kernel.rejected.time_out_of_range == 4
+
+
+def test_time_window_needs_times() -> None:
+    kernel = PixelCounts(PixelRange(first=0, count=4), time_window=(0, 10))
+    with pytest.raises(ValueError, match="time of arrival"):
+        kernel.add(np.zeros(4, dtype=np.int64), ids(1))
+
+
+@pytest.mark.parametrize("n_pixels", [1000, SMALL_HISTOGRAM_BINS + 1])
+def test_many_chunks_small_and_large_histograms(n_pixels: int) -> None:
+    """Both fill strategies, across chunk boundaries, with rejects in some chunks."""
+    rng = np.random.default_rng(42)
+    n = 3 * CHUNK_EVENTS + 7
+    pid = rng.integers(-50, n_pixels + 50, n, dtype=np.int32)
+    pid[CHUNK_EVENTS - 1] = INT32_MAX
+    pixels = PixelRange(first=0, count=n_pixels)
+    kernel = PixelCounts(pixels)
+    out = np.zeros(n_pixels, dtype=np.int64)
+    added = kernel.add(out, pid)
+    added += kernel.add(out, pid[: n // 2])  # a second, smaller call reuses the scratch
+    valid = (pid >= 0) & (pid < n_pixels)
+    expected = np.bincount(pid[valid], minlength=n_pixels) + np.bincount(
+        pid[: n // 2][valid[: n // 2]], minlength=n_pixels
+    )
+    np.testing.assert_array_equal(out, expected)
+    assert added == expected.sum()
+    assert kernel.rejected.pixel_out_of_range == (~valid).sum() + (~valid[: n // 2]).sum()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    first=st.integers(-1000, 1000),
+    count=st.integers(1, 64),
+    pid=st.lists(st.integers(INT32_MIN, INT32_MAX) | st.integers(-1100, 1100), max_size=200),
+)
+def test_pixel_counts_property(first: int, count: int, pid: list[int]) -> None:
+    pixels = PixelRange(first=first, count=count)
+    kernel = PixelCounts(pixels)
+    out = np.zeros(count, dtype=np.int64)
+    arr = np.array(pid, dtype=np.int32)
+    added = kernel.add(out, arr)
+    expected = ref_image(arr, pixels)
+    np.testing.assert_array_equal(out, expected)
+    assert added == expected.sum()
+    assert kernel.rejected.pixel_out_of_range == len(pid) - expected.sum()
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint64, np.float32])
+def test_refuses_wide_or_non_integer_events(dtype) -> None:
+    """ev44 sends int32; wider ids could overflow the exact index arithmetic."""
+    kernel = PixelCounts(PixelRange(first=1, count=4))
+    with pytest.raises(TypeError, match="at most 32 bits"):
+        kernel.add(np.zeros(4, dtype=np.int64), np.array([1], dtype=dtype))
+
+
+def test_accepts_narrow_and_unsigned_ids() -> None:
+    kernel = PixelCounts(PixelRange(first=1, count=4))
+    out = np.zeros(4, dtype=np.int64)
+    assert kernel.add(out, np.array([1, 4, 2**32 - 1], dtype=np.uint32)) == 2
+    assert kernel.add(out, np.array([1, -1], dtype=np.int16)) == 1
+    np.testing.assert_array_equal(out, [2, 0, 0, 1])
+
+
+@pytest.mark.parametrize(
+    ("out", "error"),
+    [
+        (np.zeros(3, dtype=np.int64), "4 bins"),
+        (np.zeros(4, dtype=np.float64), "int64"),
+        (np.zeros((4, 2), dtype=np.int64)[:, 0], "C-contiguous"),
+    ],
+)
+def test_refuses_a_wrong_histogram(out: np.ndarray, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        PixelCounts(PixelRange(first=1, count=4)).add(out, ids(1))
+
+
+def test_refuses_bad_event_arrays() -> None:
+    kernel = PixelCounts(PixelRange(first=1, count=4), time_window=(0, 10))
+    out = np.zeros(4, dtype=np.int64)
+    with pytest.raises(ValueError, match="differ in length"):
+        kernel.add(out, ids(1, 2), ids(1))
+    with pytest.raises(TypeError, match="integers"):
+        kernel.add(out, np.array([1.0]), ids(1))
+    with pytest.raises(ValueError, match="time window"):
+        PixelCounts(PixelRange(first=1, count=4), time_window=(5, 5))
+
+
+# -- time-of-arrival spectrum ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bins", "times", "expected_bins"),
+    [
+        # Integer bin width 10: each edge opens its bin.
+        (UniformBins(0, 100, 10), [0, 9, 10, 11, 89, 90, 99], [0, 0, 1, 1, 8, 9, 9]),
+        # Fractional edges 0, 3.33, 6.67, 10.
+        (UniformBins(0, 10, 3), [0, 3, 4, 6, 7, 9], [0, 0, 1, 1, 2, 2]),
+        # Offset start; edges 5, 5.5, 6, ...: a time exactly on an edge.
+        (UniformBins(5, 10, 10), [5, 6, 7, 9], [0, 2, 4, 8]),
+    ],
+)
+def test_uniform_bin_index_at_edges(bins, times, expected_bins) -> None:
+    spectrum = TimeOfArrivalSpectrum(bins)
+    out = np.zeros(bins.count, dtype=np.int64)
+    spectrum.add(out, ids(*times))
+    np.testing.assert_array_equal(out, np.bincount(expected_bins, minlength=bins.count))
+    assert [ref_bin(t, bins) for t in times] == expected_bins
+
+
+@pytest.mark.parametrize("count", [1, 7, 100, 333, 10_000])
+def test_every_edge_of_an_ess_frame_is_exact(count: int) -> None:
+    """Times just below, on and above every edge of an ESS frame, against exact bins."""
+    bins = UniformBins(0, 71_428_571, count)
+    edges = [Fraction(bins.width * k, count) for k in range(count + 1)]
+    times = sorted({int(e) + d for e in edges for d in (-1, 0, 1)})
+    spectrum = TimeOfArrivalSpectrum(bins)
+    out = np.zeros(count, dtype=np.int64)
+    added = spectrum.add(out, np.array(times, dtype=np.int32))
+    expected = Counter(b for t in times if (b := ref_bin(t, bins)) is not None)
+    np.testing.assert_array_equal(out, [expected.get(i, 0) for i in range(count)])
+    assert added == sum(expected.values())
+    assert spectrum.rejected.time_out_of_range == len(times) - added
+
+
+def test_times_out_of_range_are_dropped_and_counted() -> None:
+    spectrum = TimeOfArrivalSpectrum(UniformBins(1000, 2000, 10))
+    out = np.zeros(10, dtype=np.int64)
+    times = ids(INT32_MIN, -1, 0, 999, 2000, INT32_MAX, 1000, 1999)
+    assert spectrum.add(out, times) == 2
+    assert out[0] == out[9] == 1
+    assert spectrum.rejected.time_out_of_range == 6
+    assert spectrum.rejected.pixel_out_of_range == 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    start=st.integers(-10_000, 10_000),
+    width=st.integers(1, 80_000_000),
+    count=st.integers(1, 200),
+    times=st.lists(
+        st.integers(INT32_MIN, INT32_MAX) | st.integers(-20_000, 80_020_000), max_size=200
+    ),
+)
+def test_spectrum_property(start: int, width: int, count: int, times: list[int]) -> None:
+    bins = UniformBins(start, start + width, count)
+    spectrum = TimeOfArrivalSpectrum(bins)
+    out = np.zeros(count, dtype=np.int64)
+    added = spectrum.add(out, np.array(times, dtype=np.int32))
+    expected = Counter(b for t in times if (b := ref_bin(t, bins)) is not None)
+    np.testing.assert_array_equal(out, [expected.get(i, 0) for i in range(count)])
+    assert added == sum(expected.values())
+
+
+def test_spectrum_across_chunks() -> None:
+    rng = np.random.default_rng(1)
+    bins = UniformBins(0, 71_428_571, 100)
+    times = rng.integers(-1000, 72_000_000, 2 * CHUNK_EVENTS + 3, dtype=np.int32)
+    spectrum = TimeOfArrivalSpectrum(bins)
+    out = np.zeros(100, dtype=np.int64)
+    spectrum.add(out, times)
+    valid = (times >= 0) & (times < bins.stop)
+    expected = np.bincount(times[valid].astype(np.int64) * 100 // bins.width, minlength=100)
+    np.testing.assert_array_equal(out, expected)
+    assert spectrum.rejected.time_out_of_range == (~valid).sum()
+
+
+def test_edges_span_the_range() -> None:
+    edges = UniformBins(0, 10, 3).edges()
+    np.testing.assert_allclose(edges, [0, 10 / 3, 20 / 3, 10])
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        ((0, 10, 0), "1 to"),
+        ((0, 10, 2**31), "1 to"),
+        ((5, 5, 1), "empty"),
+        ((0, 2**40, 10), "beyond int32"),
+        ((-(2**31) - 1, 0, 10), "beyond int32"),
+    ],
+)
+def test_uniform_bins_refuse_nonsense(args, error) -> None:
+    with pytest.raises(ValueError, match=error):
+        UniformBins(*args)
+
+
+# -- pixel x time of arrival -------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_pixels", [16, SMALL_HISTOGRAM_BINS // 4 + 1])
+def test_pixel_time_cube_matches_a_naive_count(n_pixels: int) -> None:
+    rng = np.random.default_rng(7)
+    n = CHUNK_EVENTS + 100
+    pixels = PixelRange(first=1, count=n_pixels)
+    bins = UniformBins(0, 1000, 4)
+    pid = rng.integers(-2, n_pixels + 3, n, dtype=np.int32)
+    toa = rng.integers(-10, 1010, n, dtype=np.int32)
+    pid[0], toa[1] = INT32_MAX, INT32_MIN
+    kernel = PixelTimeOfArrivalCounts(pixels, bins)
+    out = np.zeros(kernel.shape, dtype=np.int64)
+    added = kernel.add(out, pid, toa)
+    expected = np.zeros(kernel.shape, dtype=np.int64)
+    pixel_ok = (pid >= 1) & (pid <= n_pixels)
+    ok = pixel_ok & (toa >= 0) & (toa < 1000)
+    np.add.at(expected, (pid[ok] - 1, toa[ok] // 250), 1)
+    np.testing.assert_array_equal(out, expected)
+    assert added == ok.sum()
+    assert kernel.rejected.pixel_out_of_range == (~pixel_ok).sum()
+    assert kernel.rejected.time_out_of_range == (pixel_ok & ~ok).sum()
+
+
+def test_nonzero_start_and_whole_number_bin_width() -> None:
+    """The four index forms: start zero or not, bin width whole or fractional."""
+    times = ids(-7, 0, 5, 99, 100, 101, 149, 150, 299, 300, 301, INT32_MAX, INT32_MIN)
+    for bins in (
+        UniformBins(0, 300, 3),
+        UniformBins(0, 301, 3),
+        UniformBins(100, 300, 4),
+        UniformBins(100, 301, 4),
+        UniformBins(-(2**31), 2**31, 7),
+    ):
+        spectrum = TimeOfArrivalSpectrum(bins)
+        out = np.zeros(bins.count, dtype=np.int64)
+        spectrum.add(out, times)
+        expected = Counter(b for t in times.tolist() if (b := ref_bin(t, bins)) is not None)
+        np.testing.assert_array_equal(out, [expected.get(i, 0) for i in range(bins.count)])

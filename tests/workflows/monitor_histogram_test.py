@@ -1,0 +1,115 @@
+"""Monitor histogram: exact spectra per window and since start."""
+
+import numpy as np
+import pydantic
+import pytest
+import scipp as sc
+
+from livedata.workflows.monitor_histogram import (
+    MonitorHistogramParams,
+    MonitorHistogramWorkflow,
+    monitor_histogram_outputs,
+)
+from livedata.workflows.time_of_arrival import FRAME_PERIOD_NS
+
+T0 = 1_700_000_000_000_000_000
+S = 1_000_000_000
+
+
+def monitor(**params) -> MonitorHistogramWorkflow:
+    return MonitorHistogramWorkflow(
+        source_name="monitor1", params=MonitorHistogramParams.model_validate(params)
+    )
+
+
+def run(wf, batch, window: int, toa, pixel_id=None):
+    wf.accumulate(
+        {"monitor1": batch(pixel_id, toa)},
+        start_time=T0 + window * S,
+        end_time=T0 + (window + 1) * S,
+    )
+    return wf.finalize()
+
+
+def test_defaults_are_100_bins_over_one_frame() -> None:
+    params = MonitorHistogramParams.model_validate({})
+    assert params.bins == 100
+    assert params.toa_range.as_tuple() == (0, FRAME_PERIOD_NS)
+
+
+def test_spectrum_holds_exact_counts(batch) -> None:
+    wf = monitor(bins=4, toa_range={"start_ns": 0, "stop_ns": 400})
+    out = run(wf, batch, 0, [0, 99, 100, 250, 399, 400, -1])
+    for name in ("current", "cumulative"):
+        da = out[name]
+        assert da.dims == ("time_of_arrival",)
+        assert da.unit == sc.Unit("counts")
+        np.testing.assert_array_equal(da.values, [2, 1, 1, 1])
+        np.testing.assert_array_equal(da.variances, [2, 1, 1, 1])
+        edges = da.coords["time_of_arrival"]
+        assert da.coords.is_edges("time_of_arrival")
+        assert edges.unit == sc.Unit("ns")
+        np.testing.assert_array_equal(edges.values, [0, 100, 200, 300, 400])
+    assert out["counts_total"].value == 5
+    assert out["counts_total_cumulative"].value == 5
+    assert wf.rejected.time_out_of_range == 2
+
+
+def test_current_and_cumulative_over_windows(batch) -> None:
+    wf = monitor(bins=2, toa_range={"start_ns": 0, "stop_ns": 10})
+    sent = 0
+    for i, toa in enumerate([[1, 2, 7], [8], [], [3, 3, 3, 3]]):
+        out = run(wf, batch, i, toa)
+        sent += len(toa)
+        assert out["counts_total"].value == len(toa)
+        assert out["current"].sum().value == len(toa)
+        assert out["counts_total_cumulative"].value == sent
+        assert out["current"].coords["start_time"].value == T0 + i * S
+        assert out["counts_total"].coords["start_time"].value == T0 + i * S
+    np.testing.assert_array_equal(out["current"].values, [4, 0])
+    np.testing.assert_array_equal(out["cumulative"].values, [6, 2])
+
+
+def test_pixel_ids_are_ignored(batch) -> None:
+    wf = monitor(bins=1, toa_range={"start_ns": 0, "stop_ns": 10})
+    out = run(wf, batch, 0, [1, 2], pixel_id=[2**31 - 1, -5])
+    assert out["counts_total"].value == 2
+
+
+def test_clear_resets(batch) -> None:
+    wf = monitor(bins=2, toa_range={"start_ns": 0, "stop_ns": 10})
+    run(wf, batch, 0, [1, 1, 1])
+    wf.clear()
+    out = run(wf, batch, 1, [9])
+    np.testing.assert_array_equal(out["cumulative"].values, [0, 1])
+    assert out["counts_total_cumulative"].value == 1
+
+
+def test_templates_match_outputs(batch) -> None:
+    templates = monitor_histogram_outputs()
+    out = run(monitor(), batch, 0, [5, 6])
+    assert set(templates) == set(out)
+    for name, spec in templates.items():
+        da = out[name]
+        assert spec.template.dims == da.dims
+        assert spec.template.unit == da.unit
+        assert (spec.template.variances is None) == (da.variances is None)
+        for coord in spec.template.coords:
+            assert spec.template.coords[coord].unit == da.coords[coord].unit
+            assert spec.template.coords.is_edges(coord) == da.coords.is_edges(coord)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"bins": 0},
+        {"bins": 10_001},
+        {"bins": 2.5},
+        {"toa_range": {"start_ns": 5, "stop_ns": 1}},
+        {"toa_range": {"start_ns": 0, "stop_ns": float("inf")}},
+        {"extra": 1},
+    ],
+)
+def test_params_are_bounded(params) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        MonitorHistogramParams.model_validate(params)
