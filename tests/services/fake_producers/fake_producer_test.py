@@ -74,8 +74,8 @@ def test_two_seconds_of_data_in_real_time(instrument: Instrument, clock: Any) ->
     assert stats["skipped_pulses"] == 0
     assert stats["events"]["panel_0"] == sum(len(e.events) for e in events)
     assert stats["events"]["panel_0"] == pytest.approx(28_000, abs=1)
-    assert stats["messages"][Kind.DETECTOR] == 28
-    assert stats["messages"][Kind.MONITOR] == 56
+    assert stats["messages"]["detector"] == 28
+    assert stats["messages"]["monitor"] == 56
     assert sum(clock.sleeps) == pytest.approx(2.0, abs=0.08)
     # On exit the run is stopped and the queue flushed, within a bound.
     (stop,) = transport.payloads("fakeinst_filewriter")[-1:]

@@ -167,7 +167,7 @@ def run(
     logger.info(
         "fake_producer_starting",
         instrument=instrument.name,
-        kinds=sorted(options.sources.kinds),
+        kinds=sorted(k.value for k in options.sources.kinds),
         event_rate=options.sources.event_rate,
         monitor_rate=options.sources.monitor_rate,
         frame_rate=options.sources.frame_rate,

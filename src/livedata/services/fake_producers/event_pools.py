@@ -78,8 +78,8 @@ MAX_POOL_EVENTS = 1 << 21
 """Distinct events in a pool: at least 16 pulses' worth, between 64 k and 2 M (16 MB of
 a detector's times and pixel ids), so slices at random offsets rarely repeat."""
 
-MAX_TAKE = 16
-"""Pool length in pulses' worth of events (capped by ``MAX_POOL_EVENTS``)."""
+POOL_PULSES = 16
+"""Distinct events in a pool, in pulses' worth (then bounded by the limits above)."""
 
 
 def events_in_pulse(rate: int, index: int) -> int:
@@ -189,7 +189,7 @@ class PoolSize:
 def pool_size(rate: int) -> PoolSize:
     """How many distinct events a source at ``rate`` needs, and the most one pulse takes."""
     max_take = max_events_per_pulse(rate)
-    distinct = min(MAX_POOL_EVENTS, max(MIN_POOL_EVENTS, MAX_TAKE * max_take))
+    distinct = min(MAX_POOL_EVENTS, max(MIN_POOL_EVENTS, POOL_PULSES * max_take))
     return PoolSize(distinct=distinct, max_take=max_take)
 
 

@@ -52,6 +52,7 @@ class FakeProducer:
         self, *, duration_s: float | None = None, should_stop: Callable[[], bool] = lambda: False
     ) -> Mapping[str, Any]:
         """Produce until ``should_stop()`` or for ``duration_s``; flush and return ``stats()``."""
+        self._pacer = PulsePacer(self._clock)  # join the grid now, not when built
         start = self._clock.now_ns()
         end = None if duration_s is None else start + int(duration_s * NS_PER_S)
         mark = (start, self._cpu_seconds(), self.detector_events())
@@ -95,7 +96,7 @@ class FakeProducer:
     def _send(self, source: Source, messages: list[Outgoing]) -> None:
         for m in messages:
             if self._transport.send(m.topic, m.payload, m.timestamp_ns):
-                self._messages[source.kind] += 1
+                self._messages[source.kind.value] += 1
                 if m.events:
                     self._events[source.name] += m.events
 
