@@ -52,7 +52,10 @@ def _events(buf: Buffer) -> Decoded:
 
 def _log(buf: Buffer) -> Decoded:
     source, sample = decode_f144(buf)
-    return Decoded(source, sample.time, sample)
+    # The forwarder re-publishes unchanged values with their original (old) timestamp;
+    # placed by that stamp every re-publish would count as late. A log message belongs
+    # to the window it arrives in; the sample keeps its own time for the series.
+    return Decoded(source, None, sample)
 
 
 def _frame(buf: Buffer) -> Decoded:

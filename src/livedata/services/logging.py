@@ -24,6 +24,13 @@ def configure_logging(*, level: str = "INFO", json: bool = False) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        # Look sys.stderr up at every call rather than binding the stream once: a
+        # replaced stream (pytest's capture, a redirected daemon) must not be written to
+        # after it is closed. Logging is rare enough that the lookup costs nothing.
+        logger_factory=_stderr_logger,
+        cache_logger_on_first_use=False,
     )
+
+
+def _stderr_logger(*_args: object) -> structlog.PrintLogger:
+    return structlog.PrintLogger(file=sys.stderr)
