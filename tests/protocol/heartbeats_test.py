@@ -1,8 +1,6 @@
 import contextlib
-import importlib.util
 import json
 import uuid
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -27,7 +25,6 @@ from livedata.protocol.heartbeats import (
     encode_service_heartbeat,
 )
 
-WIRE_CHECK = Path("/work/shared/tools/wire_check.py")
 JOB_NUMBER = "3f2c1a9e-8b7d-4c6e-9f01-23456789abcd"
 ENVELOPE: dict[str, Any] = {
     "software_version": "0.1.0",
@@ -35,18 +32,6 @@ ENVELOPE: dict[str, Any] = {
     "process_id": 4242,
     "update_interval_ms": 2000,
 }
-
-
-@pytest.fixture(scope="module")
-def wire_check() -> ModuleType:
-    if not WIRE_CHECK.exists():
-        pytest.skip(f"{WIRE_CHECK} not available")
-    spec = importlib.util.spec_from_file_location("wire_check", WIRE_CHECK)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def service_status(state: ServiceState = ServiceState.RUNNING, **changes: Any) -> ServiceStatus:

@@ -1,6 +1,4 @@
-import importlib.util
 import json
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -17,21 +15,8 @@ from livedata.protocol.responses import (
 )
 from livedata.protocol.wire_errors import WireFormatError
 
-WIRE_CHECK = Path("/work/shared/tools/wire_check.py")
 MESSAGE_ID = "6a1f0c52-3e4b-4d8a-9c7e-1b2d3f4a5b6c"
 JOB_NUMBER = "3f2c1a9e-8b7d-4c6e-9f01-23456789abcd"
-
-
-@pytest.fixture(scope="module")
-def wire_check() -> ModuleType:
-    if not WIRE_CHECK.exists():
-        pytest.skip(f"{WIRE_CHECK} not available")
-    spec = importlib.util.spec_from_file_location("wire_check", WIRE_CHECK)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 RESPONSES = [

@@ -1,7 +1,5 @@
-import importlib.util
 import json
 import uuid
-from pathlib import Path
 from types import ModuleType
 
 import numpy as np
@@ -18,7 +16,6 @@ from livedata.protocol.result_key import (
 )
 from livedata.protocol.wire_errors import WireFormatError
 
-WIRE_CHECK = Path("/work/shared/tools/wire_check.py")
 JOB_NUMBER = "3f2c1a9e-8b7d-4c6e-9f01-23456789abcd"
 
 KEY = ResultKey(
@@ -31,18 +28,6 @@ KEY_TEXT = (
     f'"job_id":{{"source_name":"panel_0","job_number":"{JOB_NUMBER}"}},'
     '"output_name":"cumulative"}'
 )
-
-
-@pytest.fixture(scope="module")
-def wire_check() -> ModuleType:
-    if not WIRE_CHECK.exists():
-        pytest.skip(f"{WIRE_CHECK} not available")
-    spec = importlib.util.spec_from_file_location("wire_check", WIRE_CHECK)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_encoding_is_exact_compact_and_ordered() -> None:

@@ -45,28 +45,12 @@ class DetectorViewParams(pydantic.BaseModel):
 
 def detector_view_outputs(layout: PixelLayout) -> dict[str, OutputSpec]:
     """Output templates: zero-size images on the detector's dims, and 0-d totals."""
-    image = outputs.empty_counts(layout.dims, index_coords_for=layout.dims)
-    total = outputs.scalar_counts(0)
-    return {
-        "cumulative": OutputSpec(
-            title="Counts since start",
-            template=image,
-            description="Counts per pixel since the job started or was reset.",
-        ),
-        "current": OutputSpec(
-            title="Counts in window",
-            template=image,
-            description="Counts per pixel in the last data window.",
-        ),
-        "counts_total": OutputSpec(
-            title="Total counts in window", template=total, description="Sum of the current image."
-        ),
-        "counts_total_cumulative": OutputSpec(
-            title="Total counts since start",
-            template=total,
-            description="Sum of the cumulative image.",
-        ),
-    }
+    return outputs.windowed_count_outputs(
+        noun="Counts",
+        template=outputs.empty_counts(layout.dims, index_coords_for=layout.dims),
+        per="pixel",
+        counted="Events on valid pixels (and in the time-of-arrival range, if set)",
+    )
 
 
 class DetectorViewWorkflow:

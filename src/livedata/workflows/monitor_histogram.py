@@ -42,29 +42,12 @@ def monitor_histogram_outputs() -> dict[str, OutputSpec]:
         dims=[TOA_DIM],
         coords={TOA_DIM: _edges(np.zeros(1))},
     )
-    total = outputs.scalar_counts(0)
-    return {
-        "cumulative": OutputSpec(
-            title="Spectrum since start",
-            template=spectrum,
-            description="Counts per time-of-arrival bin since the job started or was reset.",
-        ),
-        "current": OutputSpec(
-            title="Spectrum in window",
-            template=spectrum,
-            description="Counts per time-of-arrival bin in the last data window.",
-        ),
-        "counts_total": OutputSpec(
-            title="Total counts in window",
-            template=total,
-            description="Events within the range in the last window.",
-        ),
-        "counts_total_cumulative": OutputSpec(
-            title="Total counts since start",
-            template=total,
-            description="Events within the range since start.",
-        ),
-    }
+    return outputs.windowed_count_outputs(
+        noun="Spectrum",
+        template=spectrum,
+        per="time-of-arrival bin",
+        counted="Events within the time-of-arrival range",
+    )
 
 
 def _edges(values: np.ndarray[Any, Any]) -> sc.Variable:

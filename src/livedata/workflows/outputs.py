@@ -15,6 +15,8 @@ import numpy as np
 import numpy.typing as npt
 import scipp as sc
 
+from livedata.core.workflow import OutputSpec
+
 COUNTS = "counts"
 
 
@@ -66,3 +68,33 @@ def empty_counts(dims: Sequence[str], *, index_coords_for: Sequence[str] = ()) -
         dims=dims,
         coords=index_coords(index_coords_for, zeros[: len(index_coords_for)]),
     )
+
+
+def windowed_count_outputs(
+    *, noun: str, template: sc.DataArray, per: str, counted: str
+) -> dict[str, OutputSpec]:
+    """The four outputs of a counting view: ``cumulative`` and ``current`` histograms
+    (``noun``, counts ``per`` element) and their 0-d totals (of ``counted``)."""
+    total = scalar_counts(0)
+    return {
+        "cumulative": OutputSpec(
+            title=f"{noun} since start",
+            template=template,
+            description=f"Counts per {per} since the job started or was reset.",
+        ),
+        "current": OutputSpec(
+            title=f"{noun} in window",
+            template=template,
+            description=f"Counts per {per} in the last data window.",
+        ),
+        "counts_total": OutputSpec(
+            title="Total counts in window",
+            template=total,
+            description=f"{counted} in the last data window.",
+        ),
+        "counts_total_cumulative": OutputSpec(
+            title="Total counts since start",
+            template=total,
+            description=f"{counted} since the job started or was reset.",
+        ),
+    }
