@@ -262,3 +262,47 @@ def test_shutdown_on_error_reports_the_error(rig) -> None:
     rig.processor.shutdown(error="boom")
     status = rig.sink.service_statuses[-1]
     assert (status.state, status.error) == (ServiceState.ERROR, "boom")
+
+
+def test_job_snapshots_follow_every_change_and_repeat_each_minute(rig) -> None:
+    from livedata.core.message import StreamKind
+
+    def snapshots():
+        return [m.value for m in rig.sink.messages if m.stream.kind is StreamKind.JOBS]
+
+    rig.processor.process()
+    assert [len(s.jobs) for s in snapshots()] == [0]
+    job_id = start(rig)
+    assert [len(s.jobs) for s in snapshots()] == [0, 1]
+    assert snapshots()[-1].jobs[0].job_id == job_id
+    assert snapshots()[-1].worker_id == "w1"
+    rig.step(advance_s=30)
+    assert len(snapshots()) == 2
+    rig.step(advance_s=31)
+    assert len(snapshots()) == 3
+    rig.step(job_command(JobAction.STOP, job_id=job_id))
+    assert [len(s.jobs) for s in snapshots()][-1] == 0
+
+
+def test_shutdown_does_not_publish_an_empty_snapshot(rig) -> None:
+    from livedata.core.message import StreamKind
+
+    start(rig)
+    rig.processor.shutdown()
+    last = [m.value for m in rig.sink.messages if m.stream.kind is StreamKind.JOBS][-1]
+    assert len(last.jobs) == 1  # a planned restart brings the job back
+
+
+def test_run_start_with_reset_policy_restarts_accumulation(rig) -> None:
+    from livedata.core.control import RunPolicy
+    from livedata.core.values import RunStart
+
+    start(rig, run_policy=RunPolicy.RESET_AT_START)
+    run = StreamId(kind=StreamKind.RUN_CONTROL, name="run")
+    rig.step(
+        event_message(T0, 10),
+        Message(timestamp=T0 + 5, stream=run, value=RunStart(run_name="r1", start_time=T0 + 5)),
+        event_message(T0 + 6, 3),
+        event_message(T0 + S, 1),
+    )
+    assert [r.data.value for r in rig.sink.outputs("cumulative")] == [10, 3]

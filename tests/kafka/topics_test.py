@@ -15,8 +15,9 @@ WIRE_TOPICS = {
     "livedata_data",
     "livedata_roi",
     "livedata_heartbeat",
+    "livedata_jobs",  # livedata's job snapshots (ADR 0005)
 }
-"""The ten per-instrument topics of WIRE.md, spelled out here on purpose."""
+"""The ten per-instrument topics of WIRE.md plus the job registry, spelled out on purpose."""
 
 
 def broker_topics(settings: KafkaSettings) -> set[str]:
@@ -24,7 +25,7 @@ def broker_topics(settings: KafkaSettings) -> set[str]:
         return set(admin.list_topics(timeout=10).topics)
 
 
-def test_an_instrument_has_the_ten_wire_topics() -> None:
+def test_an_instrument_has_the_wire_topics_and_the_job_registry() -> None:
     assert {p.name for p in topic_plan("dummy")} == {f"dummy_{t}" for t in WIRE_TOPICS}
 
 

@@ -4,9 +4,7 @@ import dataclasses
 import time
 
 import pytest
-from pipeline_test import pulses
 
-from conftest import RawProducer, ResultReader, RunningService, start_job
 from livedata.config.registry import load_instrument
 from livedata.config.topics import Topic
 from livedata.kafka.embedded_broker import EmbeddedBroker, free_port
@@ -14,6 +12,7 @@ from livedata.kafka.settings import KafkaSettings
 from livedata.kafka.topics import create_topics
 from livedata.protocol.ev44 import encode_ev44
 from livedata.services.runner import ServiceOptions, build_service
+from livedata.testing.stack import RawProducer, ResultReader, RunningService, pulses, start_job
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

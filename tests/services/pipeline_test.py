@@ -5,31 +5,16 @@ import time
 import numpy as np
 import pytest
 
-from conftest import start_job
 from livedata.config.topics import Topic
-from livedata.core.values import AreaFrame, EventBatch, LogSample
+from livedata.core.values import AreaFrame, LogSample
 from livedata.protocol.ad00 import encode_ad00
 from livedata.protocol.ev44 import encode_ev44
 from livedata.protocol.f144 import encode_f144
+from livedata.testing.stack import pulses, start_job
 
 pytestmark = pytest.mark.integration
 
 PULSE_NS = 71_428_571
-
-
-def pulses(count: int, events_per_pulse: int, *, pixels: bool = True, seed: int = 0):
-    """``count`` ev44 pulses stamped now and onwards, with known events."""
-    rng = np.random.default_rng(seed)
-    t0 = time.time_ns()
-    for i in range(count):
-        yield EventBatch(
-            time_of_arrival=rng.integers(0, PULSE_NS, events_per_pulse, dtype=np.int32),
-            pixel_id=rng.integers(1, 128 * 128 + 1, events_per_pulse, dtype=np.int32)
-            if pixels
-            else None,
-            reference_time=np.array([t0 + i * PULSE_NS], dtype=np.int64),
-            reference_time_index=np.array([0], dtype=np.int32),
-        )
 
 
 def matching(job_id, output: str, value: float):

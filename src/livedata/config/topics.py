@@ -16,6 +16,8 @@ class Topic(StrEnum):
     DATA = "livedata_data"
     ROI = "livedata_roi"
     HEARTBEAT = "livedata_heartbeat"
+    JOBS = "livedata_jobs"
+    """livedata extension (ADR 0005): job snapshots for recovery after a restart."""
 
 
 RAW_DATA_TOPICS = frozenset({Topic.DETECTOR, Topic.BEAM_MONITOR, Topic.AREA_DETECTOR, Topic.MOTION})

@@ -22,6 +22,17 @@ class Schedule:
     end_time: int | None = None
 
 
+class RunPolicy(StrEnum):
+    """What a job does when the file writer starts or stops a run."""
+
+    KEEP = "keep"
+    """Ignore run transitions: accumulate across runs."""
+    RESET_AT_START = "reset_at_start"
+    """Forget accumulated data when a run starts."""
+    PUBLISH_AND_RESET = "publish_and_reset"
+    """At a run stop, publish the run's final result (tagged with the run) and reset."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkflowConfig:
     """Start one job of ``workflow_id`` for ``job_id.source_name`` with ``params``."""
@@ -32,6 +43,7 @@ class WorkflowConfig:
     schedule: Schedule = field(default_factory=Schedule)
     aux_source_names: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
+    run_policy: RunPolicy = RunPolicy.KEEP
 
 
 class JobAction(StrEnum):

@@ -8,15 +8,20 @@ from typing import Any
 import scipp as sc
 import structlog
 
-from livedata.core.control import Schedule
+from livedata.core.control import RunPolicy, Schedule
 from livedata.core.identity import JobId, ResultKey, WorkflowId
 from livedata.core.results import Result
 from livedata.core.status import JobState, JobStatus
+from livedata.core.values import RunStart, RunStop
 from livedata.core.workflow import Workflow
 
 logger = structlog.get_logger(__name__)
 
 PAUSED_NOTE = "paused by operator"
+
+RUN_FINAL_SUFFIX = ".run_final"
+"""Appended to output names of the result a ``publish_and_reset`` job publishes at a
+run stop, so clients tell a run's final result from the live one (ADR 0004)."""
 
 PROBLEM_HOLD_NS = 10_000_000_000
 """A warning or error stays shown for 10 s of data time after the last failure, so a
@@ -44,8 +49,10 @@ class Job:
         aux_streams: Mapping[str, str],
         required_aux_streams: frozenset[str] = frozenset(),
         output_titles: Mapping[str, str] | None = None,
+        run_policy: RunPolicy = RunPolicy.KEEP,
     ) -> None:
         self.job_id = job_id
+        self.run_policy = run_policy
         self.workflow_id = workflow_id
         self.schedule = schedule
         self.aux_streams = dict(aux_streams)
@@ -124,6 +131,31 @@ class Job:
         else:
             self._state = JobState.FINISHING
 
+    def on_run_start(self, run: RunStart) -> None:
+        if self.run_policy is RunPolicy.RESET_AT_START and not self.is_stopped:
+            logger.info("job_reset_at_run_start", job=str(self.job_id), run=run.run_name)
+            self.reset()
+
+    def on_run_stop(self, run: RunStop) -> list[Result]:
+        """Under ``publish_and_reset``: the run's final result, tagged, then a reset."""
+        if self.run_policy is not RunPolicy.PUBLISH_AND_RESET or self._data_start is None:
+            return []
+        try:
+            outputs = self._workflow.finalize()
+        except Exception as err:  # noqa: BLE001 - report, keep the service alive
+            self._error = f"finalize at run stop failed: {type(err).__name__}: {err}"
+            self._state = JobState.ERROR
+            return []
+        results = self._results(
+            outputs,
+            start=self._data_start,
+            end=run.stop_time,
+            suffix=RUN_FINAL_SUFFIX,
+            note=f" (run {run.run_name})",
+        )
+        self.reset()
+        return results
+
     def terminate(self) -> None:
         """Stop at once, without a finishing window (the service is exiting)."""
         self._state = JobState.STOPPED
@@ -189,11 +221,24 @@ class Job:
             self._warning = None
             self._error = None
             self._set_unless_finishing(JobState.ACTIVE)
+        return self._results(outputs, start=self._data_start, end=end)
+
+    def _results(
+        self,
+        outputs: Mapping[str, sc.DataArray],
+        *,
+        start: int,
+        end: int,
+        suffix: str = "",
+        note: str = "",
+    ) -> list[Result]:
         return [
             Result(
-                key=ResultKey(workflow_id=self.workflow_id, job_id=self.job_id, output_name=name),
-                data=_with_time_coords(da, start=self._data_start, end=end),
-                title=self._titles.get(name, name),
+                key=ResultKey(
+                    workflow_id=self.workflow_id, job_id=self.job_id, output_name=name + suffix
+                ),
+                data=_with_time_coords(da, start=start, end=end),
+                title=self._titles.get(name, name) + note,
             )
             for name, da in outputs.items()
         ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pydantic
@@ -16,10 +16,11 @@ from livedata.core.control import (
     RoiUpdate,
     WorkflowConfig,
 )
-from livedata.core.identity import JobId
+from livedata.core.identity import JobId, WorkflowId
 from livedata.core.job import Job
 from livedata.core.results import Result
 from livedata.core.status import JobStatus
+from livedata.core.values import RunStart, RunStop
 from livedata.core.workflow import WorkflowRegistry
 
 logger = structlog.get_logger(__name__)
@@ -40,10 +41,25 @@ class JobManager:
     exactly one ACK or ERR per command and device.
     """
 
-    def __init__(self, *, instrument: str, registry: WorkflowRegistry) -> None:
+    def __init__(
+        self,
+        *,
+        instrument: str,
+        registry: WorkflowRegistry,
+        known_workflows: Iterable[WorkflowId] = (),
+        answers_unowned: bool = False,
+    ) -> None:
+        """``registry`` holds this service's workflows, ``known_workflows`` every workflow
+        of the instrument. The one service per instrument with ``answers_unowned`` answers
+        ERR for commands no service can own (unknown workflow, wrong instrument)."""
         self._instrument = instrument
         self._registry = registry
+        self._known = frozenset(known_workflows) | frozenset(registry)
+        self._answers_unowned = answers_unowned
         self._jobs: dict[JobId, Job] = {}
+        self._configs: dict[JobId, WorkflowConfig] = {}
+        self.changes = 0
+        """Bumped whenever the set of jobs changes (for the job registry snapshot)."""
         self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._finished: list[JobStatus] = []
 
@@ -63,6 +79,31 @@ class JobManager:
         if isinstance(command, WorkflowConfig):
             return self._start(command)
         return self._act(command)
+
+    def configs(self) -> list[WorkflowConfig]:
+        """The commands that created the jobs still running (what a restart restores)."""
+        return [self._configs[job_id] for job_id in self._jobs if job_id in self._configs]
+
+    def restore(self, configs: Iterable[WorkflowConfig]) -> list[JobId]:
+        """Recreate jobs after a restart, without answering; returns the jobs restored."""
+        restored = []
+        for config in configs:
+            if config.workflow_id not in self._registry or config.job_id in self._jobs:
+                continue
+            self._seen[(config.message_id, config.job_id.source_name)] = None
+            error = self._create(config)
+            if error is None:
+                restored.append(config.job_id)
+            else:
+                logger.warning("job_not_restored", job=str(config.job_id), reason=error)
+        return restored
+
+    def on_run_start(self, run: RunStart) -> None:
+        for job in self._jobs.values():
+            job.on_run_start(run)
+
+    def on_run_stop(self, run: RunStop) -> list[Result]:
+        return [result for job in self._jobs.values() for result in job.on_run_stop(run)]
 
     def will_act_on(self, command: WorkflowConfig | JobCommand) -> bool:
         """True if ``handle`` would change a job here (owned, not a duplicate)."""
@@ -124,40 +165,57 @@ class JobManager:
 
     def _start(self, command: WorkflowConfig) -> list[CommandResponse]:
         workflow_id = command.workflow_id
-        if workflow_id.instrument != self._instrument or workflow_id not in self._registry:
-            return []  # not ours: the owning service answers
         device = command.job_id.source_name
+        ours = workflow_id.instrument == self._instrument and workflow_id in self._registry
+        orphan = self._orphan_reason(workflow_id)
+        if not ours and (orphan is None or not self._answers_unowned):
+            return []  # another service owns it (or the designated one refuses it)
         if self._is_duplicate(command.message_id, device):
             return []
+        error = orphan if not ours else self._create(command)
+        if error is not None:
+            logger.warning("command_refused", workflow=str(workflow_id), reason=error)
+        return [CommandResponse(message_id=command.message_id, device=device, error=error)]
+
+    def _orphan_reason(self, workflow_id: WorkflowId) -> str | None:
+        """Why no service of this instrument can own the workflow; None if one can."""
+        if workflow_id.instrument != self._instrument:
+            return (
+                f"wrong instrument: {workflow_id} was sent to the commands of "
+                f"{self._instrument!r}"
+            )
+        if workflow_id not in self._known:
+            return f"unknown workflow {workflow_id}"
+        return None
+
+    def _create(self, command: WorkflowConfig) -> str | None:
+        """Build and register the job; the reason it cannot be built, or None."""
+        workflow_id = command.workflow_id
+        device = command.job_id.source_name
         entry = self._registry[workflow_id]
         spec = entry.spec
-
-        def refuse(reason: str) -> list[CommandResponse]:
-            logger.warning("command_refused", workflow=str(workflow_id), reason=reason)
-            return [CommandResponse(message_id=command.message_id, device=device, error=reason)]
-
         if device not in spec.source_names:
-            return refuse(
+            return (
                 f"source {device!r} is not accepted by {workflow_id}; "
                 f"choose one of {list(spec.source_names)}"
             )
         if command.job_id in self._jobs:
-            return refuse(f"job {command.job_id} already exists")
+            return f"job {command.job_id} already exists"
         if self.active_job_count >= MAX_JOBS:
-            return refuse(f"this service already runs {MAX_JOBS} jobs")
+            return f"this service already runs {MAX_JOBS} jobs"
         try:
             params = spec.params.model_validate(dict(command.params))
         except pydantic.ValidationError as err:
-            return refuse(f"invalid params for {workflow_id}: {describe(err)}")
+            return f"invalid params for {workflow_id}: {describe(err)}"
         try:
             aux = spec.resolve_aux_sources(command.aux_source_names)
         except ValueError as err:
-            return refuse(str(err))
+            return str(err)
         try:
             workflow = entry.factory(source_name=device, params=params, aux_source_names=aux)
         except Exception as err:  # a factory bug is an ERR for this command, not a crash
             logger.exception("workflow_factory_failed", workflow=str(workflow_id))
-            return refuse(f"could not build {workflow_id}: {type(err).__name__}: {err}")
+            return f"could not build {workflow_id}: {type(err).__name__}: {err}"
         required = frozenset(aux[role] for role, a in spec.aux_sources.items() if a.required)
         self._jobs[command.job_id] = Job(
             job_id=command.job_id,
@@ -167,9 +225,12 @@ class JobManager:
             aux_streams=aux,
             required_aux_streams=required,
             output_titles={name: output.title for name, output in spec.outputs.items()},
+            run_policy=command.run_policy,
         )
+        self._configs[command.job_id] = command
+        self.changes += 1
         logger.info("job_created", job=str(command.job_id), workflow=str(workflow_id))
-        return [CommandResponse(message_id=command.message_id, device=device)]
+        return None
 
     def _targets(self, command: JobCommand) -> list[Job] | None:
         """Jobs here a command acts on; ``None`` when another service owns it."""
@@ -207,6 +268,8 @@ class JobManager:
 
     def _retire(self, job: Job) -> None:
         if self._jobs.pop(job.job_id, None) is not None:
+            self._configs.pop(job.job_id, None)
+            self.changes += 1
             self._finished.append(job.status())
 
 

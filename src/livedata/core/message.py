@@ -24,6 +24,7 @@ class StreamKind(StrEnum):
     RESULTS = "results"
     RESPONSES = "responses"
     STATUS = "status"
+    JOBS = "jobs"
 
 
 CONTROL_KINDS = frozenset({StreamKind.COMMANDS, StreamKind.ROI, StreamKind.RUN_CONTROL})

@@ -19,6 +19,7 @@ from livedata.core.control import JobCommand, RoiUpdate, WorkflowConfig
 from livedata.core.endpoints import MessageSink, MessageSource
 from livedata.core.job_manager import JobManager
 from livedata.core.message import Message, StreamId, StreamKind
+from livedata.core.snapshot import JobSnapshot
 from livedata.core.status import ServiceState, ServiceStatus
 from livedata.core.stream_accumulators import StreamAccumulators
 from livedata.core.values import RunStart, RunStop
@@ -28,6 +29,10 @@ logger = structlog.get_logger(__name__)
 STATUS_INTERVAL_NS = 2_000_000_000
 """Heartbeat period (WIRE.md): often enough that a dashboard notices a dead worker
 within a few seconds, rare enough to cost nothing."""
+
+SNAPSHOT_INTERVAL_NS = 60_000_000_000
+"""A job snapshot is published at every change and at least once a minute, so the
+newest one survives any retention longer than that."""
 
 FLUSH_TIMEOUT_S = 3.0
 """Part of the ~5 s clean-exit budget spent delivering the last results."""
@@ -43,6 +48,7 @@ class ServiceIdentity:
 RESULTS_STREAM = StreamId(kind=StreamKind.RESULTS, name="results")
 RESPONSES_STREAM = StreamId(kind=StreamKind.RESPONSES, name="responses")
 STATUS_STREAM = StreamId(kind=StreamKind.STATUS, name="status")
+JOBS_STREAM = StreamId(kind=StreamKind.JOBS, name="jobs")
 
 
 class OrchestratingProcessor:
@@ -67,6 +73,8 @@ class OrchestratingProcessor:
         self._state = ServiceState.STARTING
         self._error: str | None = None
         self._next_status = 0
+        self._next_snapshot = 0
+        self._snapshot_changes = -1
         self.message_counts: Counter[str] = Counter()
         """Data messages per stream since start, whether or not a job read them."""
         self.control_counts: Counter[str] = Counter()
@@ -96,6 +104,7 @@ class OrchestratingProcessor:
         if self._state is ServiceState.STARTING:
             self._state = ServiceState.RUNNING
         self._report_status(force=False)
+        self._publish_snapshot()
 
     def shutdown(self, *, error: str | None = None) -> None:
         """Publish the open window's data and final ``stopped``/``error`` reports."""
@@ -131,6 +140,14 @@ class OrchestratingProcessor:
         elif isinstance(value, RunStart | RunStop):
             self.control_counts[type(value).__name__] += 1
             logger.info("run_transition", kind=type(value).__name__, run=value.run_name)
+            # Data that came before the transition belongs to the run it ends or precedes.
+            for batch in self._batcher.flush():
+                self._run_window(batch)
+            if isinstance(value, RunStart):
+                self._jobs.on_run_start(value)
+            else:
+                results = self._jobs.on_run_stop(value)
+                self._sink.publish([self._out(RESULTS_STREAM, r) for r in results])
         else:
             self.control_counts["unrecognised"] += 1
             logger.warning("unrecognised_control", stream=str(message.stream))
@@ -156,6 +173,21 @@ class OrchestratingProcessor:
         reports: list[Message[Any]] = [self._out(STATUS_STREAM, self.status())]
         reports.extend(self._out(STATUS_STREAM, s) for s in self._jobs.statuses())
         self._sink.publish(reports)
+
+    def _publish_snapshot(self) -> None:
+        now = self._clock.now_ns()
+        if self._jobs.changes == self._snapshot_changes and now < self._next_snapshot:
+            return
+        self._snapshot_changes = self._jobs.changes
+        self._next_snapshot = now + SNAPSHOT_INTERVAL_NS
+        snapshot = JobSnapshot(
+            instrument=self._identity.instrument,
+            service_name=self._identity.service_name,
+            worker_id=self._identity.worker_id,
+            time=now,
+            jobs=tuple(self._jobs.configs()),
+        )
+        self._sink.publish([self._out(JOBS_STREAM, snapshot)])
 
     def status(self) -> ServiceStatus:
         return ServiceStatus(

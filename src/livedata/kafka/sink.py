@@ -24,11 +24,13 @@ from livedata.core.control import CommandResponse
 from livedata.core.message import Message, StreamKind
 from livedata.core.processor import STATUS_INTERVAL_NS
 from livedata.core.results import Result
+from livedata.core.snapshot import JobSnapshot
 from livedata.core.status import JobStatus, ServiceStatus
 from livedata.kafka.settings import MAX_MESSAGE_BYTES, KafkaSettings
 from livedata.protocol.da00 import encode_da00
 from livedata.protocol.errors import EncodeError
 from livedata.protocol.heartbeats import encode_job_heartbeat, encode_service_heartbeat
+from livedata.protocol.job_snapshot import encode_job_snapshot
 from livedata.protocol.responses import encode_response
 from livedata.protocol.result_key import encode_result_key
 
@@ -67,6 +69,7 @@ class KafkaSink:
             StreamKind.RESULTS: topic_name(instrument, Topic.DATA),
             StreamKind.RESPONSES: topic_name(instrument, Topic.RESPONSES),
             StreamKind.STATUS: topic_name(instrument, Topic.HEARTBEAT),
+            StreamKind.JOBS: topic_name(instrument, Topic.JOBS),
         }
         self._host = socket.gethostname()
         self._pid = os.getpid()
@@ -104,6 +107,8 @@ class KafkaSink:
             )
         if isinstance(value, CommandResponse):
             return encode_response(value)
+        if isinstance(value, JobSnapshot):
+            return encode_job_snapshot(value)
         if isinstance(value, ServiceStatus | JobStatus):
             encode = (
                 encode_service_heartbeat

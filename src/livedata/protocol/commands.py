@@ -20,7 +20,14 @@ from pydantic import (
     model_validator,
 )
 
-from livedata.core.control import Command, JobAction, JobCommand, Schedule, WorkflowConfig
+from livedata.core.control import (
+    Command,
+    JobAction,
+    JobCommand,
+    RunPolicy,
+    Schedule,
+    WorkflowConfig,
+)
 from livedata.protocol.errors import Buffer, DecodeReason
 from livedata.protocol.json_values import (
     JsonLimits,
@@ -110,6 +117,9 @@ class WorkflowConfigMessage(BaseModel):
         default_factory=dict
     )
     params: Params = Field(default_factory=dict)
+    run_policy: RunPolicy = RunPolicy.KEEP
+    """livedata extension (ADR 0004); omitted on the wire when ``keep``, so ESS clients
+    that never send it get the ESS behaviour."""
 
     def to_domain(self) -> WorkflowConfig:
         return WorkflowConfig(
@@ -119,6 +129,7 @@ class WorkflowConfigMessage(BaseModel):
             schedule=self.schedule.to_domain(),
             aux_source_names=dict(self.aux_source_names),
             params=self.params,
+            run_policy=self.run_policy,
         )
 
     @classmethod
@@ -135,6 +146,7 @@ class WorkflowConfigMessage(BaseModel):
             ),
             aux_source_names=dict(config.aux_source_names),
             params=dict(config.params),
+            run_policy=config.run_policy,
         )
 
 
@@ -243,7 +255,8 @@ def encode_command(command: Command) -> bytes:
         message = WorkflowConfigMessage.from_domain(command)
     else:
         message = JobCommandMessage.from_domain(command)
-    data = message.model_dump_json().encode("utf-8")
+    omit = {"run_policy"} if getattr(message, "run_policy", None) is RunPolicy.KEEP else None
+    data = message.model_dump_json(exclude=omit).encode("utf-8")
     if len(data) > MAX_COMMAND_BYTES:
         raise ValueError(f"command of {len(data)} bytes exceeds {MAX_COMMAND_BYTES}")
     return data

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 import sys
 import uuid
@@ -21,6 +20,7 @@ from livedata.core.processor import OrchestratingProcessor, ServiceIdentity
 from livedata.core.service import Service
 from livedata.core.workflow import WorkflowRegistry
 from livedata.kafka.ingress import Ingress
+from livedata.kafka.job_registry import latest_snapshot
 from livedata.kafka.settings import KafkaSettings
 from livedata.kafka.sink import KafkaSink
 from livedata.kafka.source import KafkaSource
@@ -41,6 +41,13 @@ def wanted_streams(registry: WorkflowRegistry) -> set[str]:
     return names
 
 
+def command_responder(registry: WorkflowRegistry) -> str | None:
+    """The one service that refuses commands no service can own (unknown workflow,
+    wrong instrument): the first in ``SERVICE_NAMES`` that runs any workflow."""
+    services = {spec.service for spec in registry.specs()}
+    return next((name for name in SERVICE_NAMES if name in services), None)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServiceOptions:
     service_name: str
@@ -48,6 +55,8 @@ class ServiceOptions:
     dev: bool = True
     batch_window_s: float = 1.0
     worker_id: str = ""
+    restore_jobs: bool = True
+    """Bring back the jobs of this worker's newest snapshot (ADR 0005)."""
 
 
 def build_service(
@@ -55,8 +64,24 @@ def build_service(
 ) -> Service:
     """Wire instrument, Kafka source and sink, processor and runtime for one service."""
     instrument = instrument or load_instrument(options.instrument)
-    registry = instrument.build_workflows(instrument).for_service(options.service_name)
-    worker_id = options.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+    everything = instrument.build_workflows(instrument)
+    registry = everything.for_service(options.service_name)
+    # Stable across restarts, so a restarted worker finds its own job snapshot; run two
+    # workers of one service on one host with distinct --worker-id values.
+    worker_id = options.worker_id or socket.gethostname()
+    job_manager = JobManager(
+        instrument=instrument.name,
+        registry=registry,
+        known_workflows=everything,
+        answers_unowned=options.service_name == command_responder(everything),
+    )
+    if options.restore_jobs:
+        snapshot = latest_snapshot(
+            settings, instrument.name, service_name=options.service_name, worker_id=worker_id
+        )
+        if snapshot is not None and snapshot.jobs:
+            restored = job_manager.restore(snapshot.jobs)
+            logger.info("jobs_restored", jobs=[str(j) for j in restored])
     ingress = Ingress(
         instrument=instrument.name,
         streams=instrument.streams(dev=options.dev),
@@ -77,7 +102,7 @@ def build_service(
         source=source,
         sink=sink,
         batcher=DataTimeBatcher(clock=clock, window_ns=int(options.batch_window_s * NS_PER_S)),
-        job_manager=JobManager(instrument=instrument.name, registry=registry),
+        job_manager=job_manager,
         clock=clock,
     )
     source.start()
@@ -104,7 +129,15 @@ def parser(service_name: str | None = None) -> argparse.ArgumentParser:
     mode.add_argument("--dev", action="store_true", default=True, help="dev topic names (default)")
     mode.add_argument("--prod", dest="dev", action="store_false", help="production topic names")
     p.add_argument("--batch-window", type=float, default=1.0, help="window length in seconds")
-    p.add_argument("--worker-id", default="")
+    p.add_argument(
+        "--worker-id", default="", help="stable name of this worker (default: the host name)"
+    )
+    p.add_argument(
+        "--no-restore",
+        dest="restore_jobs",
+        action="store_false",
+        help="start without the jobs this worker ran before its restart",
+    )
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--log-json", action="store_true")
     return p
@@ -119,6 +152,7 @@ def main(argv: Sequence[str] | None = None, *, service_name: str | None = None) 
         dev=args.dev,
         batch_window_s=args.batch_window,
         worker_id=args.worker_id,
+        restore_jobs=args.restore_jobs,
     )
     if not 0.01 <= options.batch_window_s <= 60:
         print("--batch-window must be between 0.01 and 60 seconds", file=sys.stderr)

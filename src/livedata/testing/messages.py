@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from livedata.core.control import JobAction, JobCommand, Schedule, WorkflowConfig
+from livedata.core.control import JobAction, JobCommand, RunPolicy, Schedule, WorkflowConfig
 from livedata.core.identity import JobId, WorkflowId
 from livedata.core.message import Message, StreamId, StreamKind
 from livedata.core.values import EventBatch, LogSample
@@ -58,6 +58,7 @@ def start_command(
     job_number: uuid.UUID | None = None,
     message_id: str | None = None,
     timestamp: int = T0,
+    run_policy: RunPolicy = RunPolicy.KEEP,
 ) -> Message[WorkflowConfig]:
     config = WorkflowConfig(
         message_id=message_id or str(uuid.uuid4()),
@@ -66,6 +67,7 @@ def start_command(
         schedule=schedule or Schedule(),
         aux_source_names=aux or {},
         params=params or {},
+        run_policy=run_policy,
     )
     return Message(timestamp=timestamp, stream=COMMANDS, value=config)
 
