@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import statistics
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
+from livedata.core.control import Roi, RoiUpdate
+from livedata.core.identity import JobId
 from livedata.workflows.histogram import (
     PixelCounts,
     PixelRange,
@@ -29,6 +33,8 @@ from livedata.workflows.histogram import (
     TimeOfArrivalSpectrum,
     UniformBins,
 )
+from livedata.workflows.roi_geometry import partition, select_pixels
+from livedata.workflows.roi_spectra import RoiSpectra, RoiSpectrumParams
 
 N_EVENTS = 10_000_000
 """1 s of LoKI at its planned peak rate: one window's worth for one job."""
@@ -39,7 +45,22 @@ SMALL_PANEL = 128 * 128
 """The dummy panel (and BIFROST-sized detectors)."""
 DREAM_PIXELS = 1_523_680
 """DREAM's highest pixel id: a histogram well beyond L2 cache."""
+DREAM_PLANE = (1190, 1280)
+"""As many pixels as DREAM (1.52 M), as a 2-d view for ROIs."""
 BAD_FRACTION = 0.01
+
+
+def benchmark_rois(ny: int, nx: int) -> list[Roi]:
+    """Four overlapping ROIs covering about a third of the plane: two rectangles, a
+    triangle and a 64-vertex disc."""
+    angle = np.linspace(0, 2 * np.pi, 64, endpoint=False)
+    disc_x, disc_y = nx / 2 + nx / 4 * np.cos(angle), ny / 2 + ny / 4 * np.sin(angle)
+    return [
+        Roi(shape="rectangle", x=(0, nx / 3), y=(0, ny / 2)),
+        Roi(shape="rectangle", x=(nx / 4, nx / 2), y=(ny / 4, ny / 2)),
+        Roi(shape="polygon", x=(nx / 2, nx, nx), y=(0, 0, ny / 3)),
+        Roi(shape="polygon", x=tuple(disc_x), y=tuple(disc_y)),
+    ]
 
 
 @dataclass(frozen=True)
@@ -128,7 +149,42 @@ def cases(rng: np.random.Generator) -> list[Case]:
             partial(np.bincount, cube_index, minlength=cube_kernel.n_bins),
         )
     )
+    for plane in ((128, 128), DREAM_PLANE):
+        result.append(roi_case(rng, plane, toa))
     return result
+
+
+def roi_case(rng: np.random.Generator, plane: tuple[int, int], toa: npt.NDArray[np.int32]) -> Case:
+    """ROI spectra as a detector view pays for them: region lookup, ToA bins, folding
+    regions into the spectra of overlapping ROIs. The baseline is ``bincount`` on the
+    precomputed (region, ToA bin) index."""
+    n_pixels = plane[0] * plane[1]
+    pixel_id = rng.integers(1, n_pixels + 1, N_EVENTS, dtype=np.int32)
+    rois = benchmark_rois(*plane)
+    spectra = RoiSpectra(
+        source_name="bench", shape=plane, first_pixel_id=1, params=RoiSpectrumParams(bins=100)
+    )
+    spectra.apply(
+        {
+            "roi_rectangle": _update("rectangle", rois[:2]),
+            "roi_polygon": _update("polygon", rois[2:]),
+        }
+    )
+    regions = partition([select_pixels(roi, plane) for roi in rois], plane, max_regions=64)
+    groups = regions.labels.reshape(-1).astype(np.intp)
+    index = groups[pixel_id - 1] * 100 + toa.astype(np.intp) * 100 // FRAME_NS
+    n_bins = (regions.n_regions + 1) * 100
+    return Case(
+        f"ROI spectra 4 ROIs {n_pixels} px",
+        n_bins,
+        partial(spectra.add, 0, pixel_id, toa),
+        partial(np.bincount, index, minlength=n_bins),
+    )
+
+
+def _update(shape: Literal["rectangle", "polygon"], rois: list[Roi]) -> RoiUpdate:
+    job_id = JobId(source_name="bench", job_number=uuid.UUID(int=0))
+    return RoiUpdate(job_id=job_id, shape=shape, rois=dict(enumerate(rois)))
 
 
 def main() -> None:

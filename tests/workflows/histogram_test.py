@@ -13,6 +13,7 @@ from livedata.workflows.histogram import (
     CHUNK_EVENTS,
     SMALL_HISTOGRAM_BINS,
     PixelCounts,
+    PixelGroupTimeOfArrivalCounts,
     PixelRange,
     PixelTimeOfArrivalCounts,
     TimeOfArrivalSpectrum,
@@ -341,3 +342,62 @@ def test_nonzero_start_and_whole_number_bin_width() -> None:
         spectrum.add(out, times)
         expected = Counter(b for t in times.tolist() if (b := ref_bin(t, bins)) is not None)
         np.testing.assert_array_equal(out, [expected.get(i, 0) for i in range(bins.count)])
+
+
+# -- pixel groups x time of arrival ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n_pixels", "n_groups", "n_bins"),
+    [(16, 3, 4), (3000, 7, 100), (5000, 20, SMALL_HISTOGRAM_BINS // 10)],
+)
+def test_pixel_group_spectra_match_a_naive_count(n_pixels, n_groups, n_bins) -> None:
+    """Small and large (whole-call bincount) histograms, hostile ids and times."""
+    rng = np.random.default_rng(11)
+    n = 2 * CHUNK_EVENTS + 100
+    pixels = PixelRange(first=5, count=n_pixels)
+    bins = UniformBins(-100, 1_000_000, n_bins)
+    groups = rng.integers(0, n_groups, n_pixels)
+    pid = rng.integers(0, n_pixels + 10, n, dtype=np.int32)
+    toa = rng.integers(-200, 1_000_100, n, dtype=np.int32)
+    pid[:3] = (INT32_MAX, INT32_MIN, -1)
+    toa[3:5] = (INT32_MAX, INT32_MIN)
+    kernel = PixelGroupTimeOfArrivalCounts(pixels, groups, n_groups, bins)
+    out = np.zeros(kernel.shape, dtype=np.int64)
+    added = kernel.add(out, pid, toa)
+    expected = np.zeros(kernel.shape, dtype=np.int64)
+    for p, t in zip(pid.tolist(), toa.tolist(), strict=True):
+        if pixels.first <= p < pixels.first + n_pixels and (b := ref_bin(t, bins)) is not None:
+            expected[groups[p - pixels.first], b] += 1
+    np.testing.assert_array_equal(out, expected)
+    assert added == expected.sum()
+    pixel_ok = (pid >= 5) & (pid < 5 + n_pixels)
+    assert kernel.rejected.pixel_out_of_range == (~pixel_ok).sum()
+    assert kernel.rejected.time_out_of_range == pixel_ok.sum() - added
+
+
+def test_pixel_groups_add_up_across_calls_and_ignore_empty_input() -> None:
+    kernel = PixelGroupTimeOfArrivalCounts(
+        PixelRange(1, 4), np.array([1, 0, 1, 0], dtype=np.uint8), 2, UniformBins(0, 10, 2)
+    )
+    out = np.zeros((2, 2), dtype=np.int64)
+    assert kernel.add(out, ids(1, 2, 3, 4), ids(0, 5, 9, 4)) == 4
+    assert kernel.add(out, ids(), ids()) == 0
+    assert kernel.add(out, ids(3), ids(1)) == 1
+    np.testing.assert_array_equal(out, [[1, 1], [2, 1]])
+
+
+@pytest.mark.parametrize(
+    ("groups", "n_groups", "error"),
+    [
+        (np.zeros(3, dtype=np.int64), 2, "one integer group per pixel"),
+        (np.zeros(4, dtype=np.float64), 2, "one integer group per pixel"),
+        (np.array([0, 1, 2, 0]), 2, r"\[0, 2\)"),
+        (np.array([0, -1, 0, 0]), 2, r"\[0, 2\)"),
+        (np.zeros(4, dtype=np.int64), 0, "empty or too large"),
+        (np.zeros(4, dtype=np.int64), 2**30, "empty or too large"),
+    ],
+)
+def test_pixel_groups_refuse_bad_tables(groups, n_groups, error) -> None:
+    with pytest.raises(ValueError, match=error):
+        PixelGroupTimeOfArrivalCounts(PixelRange(1, 4), groups, n_groups, UniformBins(0, 10, 2))

@@ -1,4 +1,5 @@
-"""Event-histogram kernels: pixel images, time-of-arrival spectra and pixel x ToA cubes.
+"""Event-histogram kernels: pixel images, time-of-arrival spectra, pixel x ToA cubes and
+spectra of pixel groups (ROIs).
 
 Every kernel turns events into a flat bin index and scatter-adds it with
 ``np.bincount(..., minlength=...)`` into an ``int64`` array the caller owns, so one
@@ -338,6 +339,80 @@ class PixelTimeOfArrivalCounts:
             self.rejected.time_out_of_range += n_bad - n_bad_pixel
             index *= bins.count
             index += time
+            if n_bad:
+                np.copyto(index, overflow, where=bad)
+            return m - n_bad
+
+        return _scatter_add(flat, n_events, fill, scratch)
+
+
+class PixelGroupTimeOfArrivalCounts:
+    """Counts per (pixel group, time-of-arrival bin): one spectrum per group of pixels.
+
+    ``groups[i]`` is the group of pixel ``first + i``, in ``[0, n_groups)``; every pixel
+    is in exactly one group (a caller with overlapping selections, such as ROIs, splits
+    them into disjoint groups and keeps one group for "none"). The histogram is
+    ``(n_groups, bins.count)``, group-major. Per event this costs what the pixel x
+    time-of-arrival cube costs plus one lookup in a table of one int32 per pixel.
+    """
+
+    def __init__(
+        self,
+        pixels: PixelRange,
+        groups: npt.NDArray[np.integer],
+        n_groups: int,
+        bins: UniformBins,
+    ) -> None:
+        groups = np.asarray(groups)
+        if groups.shape != (pixels.count,) or groups.dtype.kind not in "iu":
+            raise ValueError(
+                f"need one integer group per pixel ({pixels.count}), "
+                f"got {groups.dtype} of shape {groups.shape}"
+            )
+        if not 0 < n_groups * bins.count <= INT32_MAX:
+            raise ValueError(f"{n_groups} groups x {bins.count} bins is empty or too large")
+        if groups.size and (int(groups.min()) < 0 or int(groups.max()) >= n_groups):
+            raise ValueError(f"groups must lie in [0, {n_groups})")
+        self.pixels = pixels
+        self.bins = bins
+        self.n_groups = n_groups
+        self.rejected = RejectedEvents()
+        # Pre-multiplied by the bin count, so an event's bin is one lookup and one add;
+        # exact in int32, as n_groups * count was checked above.
+        self._offsets = groups.astype(np.int32) * np.int32(bins.count)
+        self._scratch = _Scratch()
+        self._group = np.empty(CHUNK_EVENTS, dtype=np.int32)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.n_groups, self.bins.count
+
+    @property
+    def n_bins(self) -> int:
+        return self.n_groups * self.bins.count
+
+    def add(self, out: CountsArray, pixel_id: IntArray, time_of_arrival: IntArray) -> int:
+        """Add events to ``out`` (``shape`` int64 counts); return how many were added."""
+        n_events = _check_events(pixel_id, time_of_arrival)
+        flat = _check_out(out, self.n_bins)
+        pixels, bins, scratch = self.pixels, self.bins, self._scratch
+        offsets, overflow = self._offsets, self.n_bins
+
+        def fill(start: int, stop: int, index: IndexArray) -> int:
+            m = stop - start
+            bad, time_bad = scratch.bad[:m], scratch.time_bad[:m]
+            time, group = scratch.time[:m], self._group[:m]
+            np.subtract(pixel_id[start:stop], pixels.first, out=index, dtype=np.int64)
+            n_bad_pixel = _out_of_range(index, pixels.count, bad)
+            # 'clip' keeps a bad id's lookup in bounds; its event is discarded below.
+            np.take(offsets, index, out=group, mode="clip")
+            _time_bins(time_of_arrival[start:stop], bins, time)
+            _out_of_range(time, bins.count, time_bad)
+            np.logical_or(bad, time_bad, out=bad)
+            n_bad = int(np.count_nonzero(bad))
+            self.rejected.pixel_out_of_range += n_bad_pixel
+            self.rejected.time_out_of_range += n_bad - n_bad_pixel
+            np.add(group, time, out=index)
             if n_bad:
                 np.copyto(index, overflow, where=bad)
             return m - n_bad

@@ -13,10 +13,8 @@ from livedata.core.values import EventBatch
 from livedata.core.workflow import OutputSpec
 from livedata.workflows import outputs
 from livedata.workflows.histogram import RejectedEvents, TimeOfArrivalSpectrum, UniformBins
-from livedata.workflows.time_of_arrival import FULL_FRAME, TimeOfArrivalRange
+from livedata.workflows.time_of_arrival import FULL_FRAME, TOA_DIM, TimeOfArrivalRange
 from livedata.workflows.windowed import WindowedSum
-
-TOA_DIM = "time_of_arrival"
 
 MAX_BINS = 10_000
 """Far more bins than a plot has pixels across; the bound keeps results small."""

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pydantic
 
+TOA_DIM = "time_of_arrival"
+"""The dim of time-of-arrival spectra (bin edges in ns)."""
+
 FRAME_PERIOD_NS = 71_428_571
 """ESS delivers 14 pulses per second; an event's time of arrival is measured from the
 start of its pulse, so it normally lies in ``[0, 1 s / 14)``."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -51,6 +52,19 @@ class WindowedSum:
     def window_start(self) -> int | None:
         """Data time (ns) the last window began at; None before any data."""
         return self._window_start
+
+    def select_rows(self, rows: Sequence[int | None]) -> WindowedSum:
+        """A new sum whose row ``i`` (first axis) continues row ``rows[i]`` of this one,
+        or starts from zero where that is None; an open window stays open."""
+        selected = WindowedSum((len(rows), *self._window.shape[1:]), dtype=self._window.dtype)
+        kept = [(new, old) for new, old in enumerate(rows) if old is not None]
+        if kept:
+            new_rows, old_rows = (list(t) for t in zip(*kept, strict=True))
+            selected._window[new_rows] = self._window[old_rows]
+            selected._total[new_rows] = self._total[old_rows]
+        selected._window_start = self._window_start
+        selected._closed = self._closed
+        return selected
 
     def clear(self) -> None:
         self._window[...] = 0

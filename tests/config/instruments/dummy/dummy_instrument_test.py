@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+import uuid
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,8 @@ import scipp as sc
 
 from livedata.config.instrument import Instrument
 from livedata.config.registry import available_instruments, load_instrument
-from livedata.core.identity import WorkflowId
+from livedata.core.control import Roi, RoiUpdate
+from livedata.core.identity import JobId, WorkflowId
 from livedata.core.message import StreamKind
 from livedata.core.values import AreaFrame, EventBatch, LogSample
 from livedata.core.workflow import WorkflowSpec
@@ -126,7 +128,25 @@ def assert_like_template(template: sc.DataArray, da: sc.DataArray, *, check_unit
         assert template.coords.is_edges(name) == da.coords.is_edges(name)
 
 
+def roi_context(source: str) -> dict[str, RoiUpdate]:
+    """One ROI of each type, as a job passes them (workflows without ROIs ignore them)."""
+    job_id = JobId(source_name=source, job_number=uuid.UUID(int=0))
+    return {
+        "roi_rectangle": RoiUpdate(
+            job_id=job_id,
+            shape="rectangle",
+            rois={0: Roi(shape="rectangle", x=(1, 20), y=(2, 30))},
+        ),
+        "roi_polygon": RoiUpdate(
+            job_id=job_id,
+            shape="polygon",
+            rois={1: Roi(shape="polygon", x=(0, 50, 10), y=(0, 5, 60))},
+        ),
+    }
+
+
 def test_every_template_matches_what_finalize_produces(dummy: Instrument) -> None:
+    # With ROIs set, so that views publishing ROI outputs only then publish them too.
     registry = dummy.build_workflows(dummy)
     for workflow_id in registry:
         entry = registry[workflow_id]
@@ -138,7 +158,7 @@ def test_every_template_matches_what_finalize_produces(dummy: Instrument) -> Non
             )
             for window in range(2):
                 workflow.accumulate(
-                    {source: synthetic(dummy, source, window)},
+                    {source: synthetic(dummy, source, window), **roi_context(source)},
                     start_time=T0 + window * S,
                     end_time=T0 + (window + 1) * S,
                 )

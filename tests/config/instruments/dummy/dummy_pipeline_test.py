@@ -1,15 +1,19 @@
 """A whole processing service in-process: fakes around the dummy instrument's workflows."""
 
+import uuid
+
 import numpy as np
 import pytest
 
 from livedata.config.registry import load_instrument
 from livedata.core.batching import NS_PER_S, DataTimeBatcher
-from livedata.core.identity import WorkflowId
+from livedata.core.control import Roi, RoiUpdate
+from livedata.core.identity import JobId, WorkflowId
 from livedata.core.job_manager import JobManager
 from livedata.core.message import Message, StreamId, StreamKind
 from livedata.core.processor import OrchestratingProcessor, ServiceIdentity
 from livedata.core.values import EventBatch, LogSample
+from livedata.protocol.roi import rois_from_data_array
 from livedata.testing import FakeClock, FakeSink, FakeSource
 from livedata.testing.messages import T0, start_command
 
@@ -118,3 +122,27 @@ def test_timeseries_service_publishes_the_values_sent() -> None:
     np.testing.assert_array_equal(last.values, values)
     assert str(last.unit) == "deg"
     assert last.coords["start_time"].value == T0
+
+
+def test_detector_view_applies_rois_sent_to_its_job() -> None:
+    """The ROI path through the processor: ROI stream -> job context -> spectra, echo."""
+    svc = Service("detector_data")
+    job_id = JobId(source_name="panel_0", job_number=uuid.UUID(int=5))
+    workflow_id = WorkflowId(instrument="dummy", name="panel_0_xy", version=1)
+    svc.step(start_command(workflow_id, "panel_0", job_number=job_id.job_number))
+    (response,) = svc.sink.responses
+    assert response.ok, response.error
+    rois = {0: Roi(shape="rectangle", x=(0, 63), y=(0, 127))}  # the left half
+    roi = RoiUpdate(job_id=job_id, shape="rectangle", rois=rois)
+    svc.step(Message(timestamp=T0, stream=StreamId(kind=StreamKind.ROI, name="roi"), value=roi))
+    inside = 0
+    for second in range(2):
+        message = events(
+            StreamKind.DETECTOR_EVENTS, "panel_0", T0 + second * NS_PER_S, 2000, second
+        )
+        inside += int(((message.value.pixel_id - 1) % 128 < 64).sum())
+        svc.step(message)
+    svc.processor.shutdown()
+    assert rois_from_data_array("rectangle", svc.sink.outputs("roi_rectangle")[-1].data) == rois
+    spectra = svc.sink.outputs("roi_spectra_cumulative")[-1].data
+    assert spectra.sum().value == inside
