@@ -215,3 +215,20 @@ def test_context_is_passed_with_every_window() -> None:
     window(job, 0)
     window(job, 1)
     assert [d["roi_rectangle"] for d in workflow.seen] == ["rois", "rois"]
+
+
+def test_workflow_problems_show_as_the_jobs_warning() -> None:
+    class Grumbling(ScriptedWorkflow):
+        problems = ("roi_rectangle refused: too many",)
+
+    job = Job(
+        job_id=JobId(source_name="panel_0", job_number=uuid.uuid4()),
+        workflow_id=WID,
+        workflow=Grumbling(),
+        schedule=Schedule(),
+        aux_streams={},
+    )
+    window(job, 0)
+    status = job.status()
+    assert status.warning == "roi_rectangle refused: too many"
+    assert status.state is JobState.ACTIVE  # still computing

@@ -13,7 +13,7 @@ from livedata.core.identity import JobId, ResultKey, WorkflowId
 from livedata.core.results import Result
 from livedata.core.status import JobState, JobStatus
 from livedata.core.values import RunStart, RunStop
-from livedata.core.workflow import Workflow
+from livedata.core.workflow import ReportsProblems, Workflow
 
 logger = structlog.get_logger(__name__)
 
@@ -92,9 +92,14 @@ class Job:
             state=self._state,
             start_time=self.schedule.start_time,
             end_time=self.schedule.end_time,
-            warning=PAUSED_NOTE if self._paused else self._warning,
+            warning=PAUSED_NOTE if self._paused else self._warning or self._workflow_problems(),
             error=self._error,
         )
+
+    def _workflow_problems(self) -> str | None:
+        if isinstance(self._workflow, ReportsProblems) and self._workflow.problems:
+            return "; ".join(self._workflow.problems)
+        return None
 
     def set_context(self, name: str, value: Any) -> None:
         """Context that is not a stream (e.g. ROIs), passed with every later window."""

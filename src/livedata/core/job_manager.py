@@ -181,8 +181,7 @@ class JobManager:
         """Why no service of this instrument can own the workflow; None if one can."""
         if workflow_id.instrument != self._instrument:
             return (
-                f"wrong instrument: {workflow_id} was sent to the commands of "
-                f"{self._instrument!r}"
+                f"wrong instrument: {workflow_id} was sent to the commands of {self._instrument!r}"
             )
         if workflow_id not in self._known:
             return f"unknown workflow {workflow_id}"

@@ -7,9 +7,9 @@ builds the runnable workflow is registered next to it and may do heavy imports.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import pydantic
 import scipp as sc
@@ -30,6 +30,15 @@ class Workflow(Protocol):
     def finalize(self) -> Mapping[str, sc.DataArray]: ...
 
     def clear(self) -> None: ...
+
+
+@runtime_checkable
+class ReportsProblems(Protocol):
+    """Optional: a workflow that keeps running but wants the operator to know something
+    (e.g. an ROI update it refused). Its problems show as the job's warning."""
+
+    @property
+    def problems(self) -> Sequence[str]: ...
 
 
 class WorkflowFactory(Protocol):

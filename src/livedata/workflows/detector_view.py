@@ -108,6 +108,11 @@ class DetectorViewWorkflow:
         """The ROIs applied, and why an ROI update was refused, if one was."""
         return self._rois
 
+    @property
+    def problems(self) -> list[str]:
+        """Refused ROI updates, shown as the job's warning (``core.ReportsProblems``)."""
+        return [f"roi_{shape} refused: {reason}" for shape, reason in self._rois.problems.items()]
+
     def accumulate(self, data: Mapping[str, Any], *, start_time: int, end_time: int) -> None:
         events = data[self._source]
         if not isinstance(events, EventBatch):
