@@ -29,8 +29,9 @@ layers: install
 	$(BIN)/lint-imports
 
 docs: install
+	# Not --quiet: with it, mkdocs 1.6 exits 0 on warnings even in strict mode.
 	# mkdocs-material prints an end-of-life banner on every build; it is not a warning.
-	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir build/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
 
 check: lint typecheck layers docs
 

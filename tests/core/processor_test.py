@@ -306,3 +306,35 @@ def test_run_start_with_reset_policy_restarts_accumulation(rig) -> None:
         event_message(T0 + S, 1),
     )
     assert [r.data.value for r in rig.sink.outputs("cumulative")] == [10, 3]
+
+
+def test_held_snapshots_wait_for_the_first_change(rig) -> None:
+    from livedata.core.batching import DataTimeBatcher
+    from livedata.core.message import StreamKind
+    from livedata.core.processor import OrchestratingProcessor, ServiceIdentity
+
+    processor = OrchestratingProcessor(
+        identity=ServiceIdentity(instrument="test", service_name="detector_data", worker_id="w"),
+        source=rig.source,
+        sink=rig.sink,
+        batcher=DataTimeBatcher(clock=rig.clock),
+        job_manager=rig.jobs,
+        clock=rig.clock,
+        publish_snapshots=False,
+    )
+
+    def snapshots():
+        return [m.value for m in rig.sink.messages if m.stream.kind is StreamKind.JOBS]
+
+    processor.process()
+    rig.clock.advance(120)
+    processor.process()
+    assert snapshots() == []  # the unread old snapshot stays the newest
+    rig.source.push(start_command(rig.spec.workflow_id, "panel_0"))
+    processor.process()
+    assert [len(s.jobs) for s in snapshots()] == [1]
+
+
+def test_sink_counters_reach_the_heartbeat(rig) -> None:
+    rig.step(advance_s=2)
+    assert "produced" in rig.sink.service_statuses[-1].stream_stats["egress"]

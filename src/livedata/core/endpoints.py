@@ -28,3 +28,7 @@ class MessageSink(Protocol):
     def flush(self, timeout_s: float) -> None:
         """Deliver what is queued, waiting at most ``timeout_s``."""
         ...
+
+    def stats(self) -> Mapping[str, Any]:
+        """Counters for the heartbeat: produced, failed deliveries, dropped messages."""
+        ...

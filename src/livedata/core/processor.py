@@ -61,7 +61,11 @@ class OrchestratingProcessor:
         batcher: Batcher,
         job_manager: JobManager,
         clock: Clock,
+        publish_snapshots: bool = True,
     ) -> None:
+        """``publish_snapshots=False`` holds back job snapshots until the job set first
+        changes: used when the previous snapshot could not be read at start, so an empty
+        one does not overwrite the jobs a later restart should restore."""
         self._identity = identity
         self._source = source
         self._sink = sink
@@ -74,7 +78,8 @@ class OrchestratingProcessor:
         self._error: str | None = None
         self._next_status = 0
         self._next_snapshot = 0
-        self._snapshot_changes = -1
+        self._snapshot_changes = -1 if publish_snapshots else job_manager.changes
+        self._snapshots_held = not publish_snapshots
         self.message_counts: Counter[str] = Counter()
         """Data messages per stream since start, whether or not a job read them."""
         self.control_counts: Counter[str] = Counter()
@@ -176,8 +181,10 @@ class OrchestratingProcessor:
 
     def _publish_snapshot(self) -> None:
         now = self._clock.now_ns()
-        if self._jobs.changes == self._snapshot_changes and now < self._next_snapshot:
+        unchanged = self._jobs.changes == self._snapshot_changes
+        if unchanged and (self._snapshots_held or now < self._next_snapshot):
             return
+        self._snapshots_held = False
         self._snapshot_changes = self._jobs.changes
         self._next_snapshot = now + SNAPSHOT_INTERVAL_NS
         snapshot = JobSnapshot(
@@ -204,6 +211,7 @@ class OrchestratingProcessor:
                 "control": dict(self.control_counts),
                 "batching": dict(self._batcher.stats()),
                 "ingress": dict(self._source.stats()),
+                "egress": dict(self._sink.stats()),
             },
         )
 

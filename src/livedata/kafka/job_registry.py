@@ -24,6 +24,10 @@ IDLE_AFTER_END_S = 0.5
 (the embedded broker's high watermark can lag one producer batch)."""
 
 
+class RegistryUnreadableError(RuntimeError):
+    """The job registry could not be read (broker down): we do not know our jobs."""
+
+
 def latest_snapshot(
     settings: KafkaSettings,
     instrument: str,
@@ -32,7 +36,11 @@ def latest_snapshot(
     worker_id: str,
     timeout_s: float = READ_TIMEOUT_S,
 ) -> JobSnapshot | None:
-    """The newest snapshot this worker published, or None (first start, or unreachable)."""
+    """The newest snapshot this worker published, or None if it never published one.
+
+    Raises ``RegistryUnreadableError`` when the broker cannot be asked, so the caller can
+    tell "no jobs" from "unknown".
+    """
     topic = topic_name(instrument, Topic.JOBS)
     consumer = Consumer(
         {
@@ -78,8 +86,7 @@ def latest_snapshot(
             if at_end and time.monotonic() - quiet_since >= IDLE_AFTER_END_S:
                 break
     except KafkaException as err:
-        logger.warning("job_registry_unreadable", error=str(err))
-        return None
+        raise RegistryUnreadableError(str(err)) from err
     finally:
         consumer.close()
     return newest

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import structlog
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer
 
 from livedata import __version__
 from livedata.config.topics import Topic, topic_name
@@ -137,6 +137,10 @@ class KafkaSink:
                 return
             except BufferError:
                 self._producer.poll(FULL_QUEUE_WAIT_S)
+            except KafkaException as err:  # e.g. MSG_SIZE_TOO_LARGE: this message only
+                self.counters["rejected_by_producer"] += 1
+                self._log_error("produce_failed", topic=topic, size=len(payload), error=str(err))
+                return
         self.counters["dropped_queue_full"] += 1
         self._log_error("producer_queue_full", topic=topic)
 

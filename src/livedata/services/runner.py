@@ -20,7 +20,7 @@ from livedata.core.processor import OrchestratingProcessor, ServiceIdentity
 from livedata.core.service import Service
 from livedata.core.workflow import WorkflowRegistry
 from livedata.kafka.ingress import Ingress
-from livedata.kafka.job_registry import latest_snapshot
+from livedata.kafka.job_registry import RegistryUnreadableError, latest_snapshot
 from livedata.kafka.settings import KafkaSettings
 from livedata.kafka.sink import KafkaSink
 from livedata.kafka.source import KafkaSource
@@ -75,13 +75,19 @@ def build_service(
         known_workflows=everything,
         answers_unowned=options.service_name == command_responder(everything),
     )
+    registry_read = True
     if options.restore_jobs:
-        snapshot = latest_snapshot(
-            settings, instrument.name, service_name=options.service_name, worker_id=worker_id
-        )
-        if snapshot is not None and snapshot.jobs:
-            restored = job_manager.restore(snapshot.jobs)
-            logger.info("jobs_restored", jobs=[str(j) for j in restored])
+        try:
+            snapshot = latest_snapshot(
+                settings, instrument.name, service_name=options.service_name, worker_id=worker_id
+            )
+        except RegistryUnreadableError as err:
+            registry_read = False
+            logger.warning("jobs_not_restored", reason="job registry unreadable", error=str(err))
+        else:
+            if snapshot is not None and snapshot.jobs:
+                restored = job_manager.restore(snapshot.jobs)
+                logger.info("jobs_restored", jobs=[str(j) for j in restored])
     ingress = Ingress(
         instrument=instrument.name,
         streams=instrument.streams(dev=options.dev),
@@ -104,6 +110,8 @@ def build_service(
         batcher=DataTimeBatcher(clock=clock, window_ns=int(options.batch_window_s * NS_PER_S)),
         job_manager=job_manager,
         clock=clock,
+        # Unread registry: keep the old snapshot until someone changes the jobs.
+        publish_snapshots=registry_read,
     )
     source.start()
     logger.info(

@@ -63,6 +63,9 @@ class FakeSink:
     def flush(self, timeout_s: float) -> None:
         self.flushed += 1
 
+    def stats(self) -> Mapping[str, Any]:
+        return {"produced": len(self.messages)}
+
     def _values(self, kind: StreamKind) -> list[Any]:
         return [m.value for m in self.messages if m.stream.kind is kind]
 
