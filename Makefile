@@ -28,9 +28,9 @@ typecheck: install
 layers: install
 	$(BIN)/lint-imports
 
+# Not --quiet: with it, mkdocs 1.6 exits 0 on warnings even in strict mode.
+# NO_MKDOCS_2_WARNING hides mkdocs-material's end-of-life banner (not a warning).
 docs: install
-	# Not --quiet: with it, mkdocs 1.6 exits 0 on warnings even in strict mode.
-	# mkdocs-material prints an end-of-life banner on every build; it is not a warning.
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir build/site
 
 check: lint typecheck layers docs
