@@ -14,6 +14,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "service": ("livedata.services.runner", "run one processing service"),
     "fake": ("livedata.services.fake_producers", "publish fake instrument data"),
     "tail": ("livedata.cli.tail", "print results as they arrive"),
+    "ctl": ("livedata.cli.ctl", "start, stop and inspect jobs; show service status"),
 }
 
 
