@@ -140,3 +140,35 @@ def test_run_transitions_leave_keep_jobs_alone() -> None:
     jobs.on_run_start(RunStart(run_name="r2", start_time=T0 + S))
     (_, cumulative) = window(jobs, 1)
     assert cumulative.data.value == 20
+
+
+def test_non_finite_params_are_refused_even_when_the_model_allows_them() -> None:
+    import pydantic
+
+    from livedata.core.workflow import WorkflowSpec
+
+    class Loose(pydantic.BaseModel):
+        model_config = pydantic.ConfigDict(extra="forbid")
+        scale: float = 1.0
+        nested: dict[str, float] = {}
+
+    spec = WorkflowSpec(
+        workflow_id=WorkflowId(instrument="test", name="loose", version=1),
+        service="detector_data",
+        title="Loose",
+        description="",
+        source_names=("panel_0",),
+        params=Loose,
+    )
+    registry = WorkflowRegistry()
+    registry.register(spec, event_count_factory)
+    jobs = JobManager(instrument="test", registry=registry)
+    for params in ({"scale": "NaN"}, {"nested": {"a": "-inf"}}):
+        command = WorkflowConfig(
+            message_id=str(uuid.uuid4()),
+            workflow_id=spec.workflow_id,
+            job_id=JobId(source_name="panel_0", job_number=uuid.uuid4()),
+            params=params,
+        )
+        (response,) = jobs.handle(command)
+        assert "finite" in (response.error or "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -206,6 +207,9 @@ class JobManager:
             params = spec.params.model_validate(dict(command.params))
         except pydantic.ValidationError as err:
             return f"invalid params for {workflow_id}: {describe(err)}"
+        if not _finite(params.model_dump()):
+            # pydantic turns the string "NaN" into a float unless a model forbids it.
+            return f"invalid params for {workflow_id}: numbers must be finite"
         try:
             aux = spec.resolve_aux_sources(command.aux_source_names)
         except ValueError as err:
@@ -290,3 +294,14 @@ def describe(error: pydantic.ValidationError) -> str:
         f"{'.'.join(str(part) for part in problem['loc']) or 'params'}: {problem['msg']}"
         for problem in error.errors(include_input=False, include_url=False)
     )
+
+
+def _finite(value: Any) -> bool:
+    """True if no float anywhere in ``value`` (nested dicts, lists) is NaN or infinite."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, Mapping):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(_finite(v) for v in value)
+    return True
