@@ -8,7 +8,9 @@ import scipp as sc
 from livedata.workflows.monitor_histogram import (
     MonitorHistogramParams,
     MonitorHistogramWorkflow,
+    MonitorWavelengthParams,
     monitor_histogram_outputs,
+    monitor_wavelength_outputs,
 )
 from livedata.workflows.time_of_arrival import FRAME_PERIOD_NS
 
@@ -113,3 +115,75 @@ def test_templates_match_outputs(batch) -> None:
 def test_params_are_bounded(params) -> None:
     with pytest.raises(pydantic.ValidationError):
         MonitorHistogramParams.model_validate(params)
+
+
+# -- wavelength spectra ---------------------------------------------------------------
+
+M_N_OVER_H_NS_PER_ANGSTROM_M = 1.67492749804e-27 / 6.62607015e-34 * 1e-10 * 1e9
+"""t [ns] = this * λ [Å] * L [m]."""
+
+
+def wavelength_monitor(flight_path_m=20.0, **params) -> MonitorHistogramWorkflow:
+    params.setdefault("time_offset_ns", 0)  # times below are pure times of flight
+    return MonitorHistogramWorkflow(
+        source_name="monitor1",
+        params=MonitorWavelengthParams.model_validate(params),
+        flight_path_m=flight_path_m,
+    )
+
+
+def test_wavelength_spectrum_by_hand(batch) -> None:
+    wf = wavelength_monitor(wavelength={"start": 1.0, "stop": 5.0, "bins": 4})
+    # 1.5, 2.5, 2.5 and 4.5 Å over 20 m, one 0.5 Å (below) and one 6 Å (above).
+    toa = [round(w * 20.0 * M_N_OVER_H_NS_PER_ANGSTROM_M) for w in (1.5, 2.5, 2.5, 4.5, 0.5, 6)]
+    out = run(wf, batch, 0, toa)
+    da = out["cumulative"]
+    assert da.dims == ("wavelength",)
+    np.testing.assert_array_equal(da.values, [1, 2, 0, 1])
+    np.testing.assert_array_equal(da.variances, [1, 2, 0, 1])
+    assert da.coords["wavelength"].unit == sc.Unit("angstrom")
+    np.testing.assert_array_equal(da.coords["wavelength"].values, [1, 2, 3, 4, 5])
+    assert out["counts_total"].value == 4
+    assert wf.rejected.outside_range == 2
+
+
+def test_wavelength_time_offset_shifts_the_spectrum(batch) -> None:
+    offset = 1_000_000
+    wf = wavelength_monitor(
+        wavelength={"start": 1.0, "stop": 5.0, "bins": 4}, time_offset_ns=offset
+    )
+    toa = [round(2.5 * 20.0 * M_N_OVER_H_NS_PER_ANGSTROM_M) + offset]
+    np.testing.assert_array_equal(run(wf, batch, 0, toa)["current"].values, [0, 1, 0, 0])
+
+
+def test_wavelength_templates_match_outputs(batch) -> None:
+    templates = monitor_wavelength_outputs()
+    out = run(wavelength_monitor(), batch, 0, [5_000_000, 6_000_000])
+    assert set(templates) == set(out)
+    for name, spec in templates.items():
+        da = out[name]
+        assert spec.template.dims == da.dims
+        assert spec.template.unit == da.unit
+        for coord in spec.template.coords:
+            assert spec.template.coords[coord].unit == da.coords[coord].unit
+            assert spec.template.coords.is_edges(coord) == da.coords.is_edges(coord)
+
+
+def test_wavelength_needs_the_flight_path() -> None:
+    with pytest.raises(ValueError, match="flight path"):
+        MonitorHistogramWorkflow(source_name="monitor1", params=MonitorWavelengthParams())
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"wavelength": {"bins": 0}},
+        {"wavelength": {"start": 5.0, "stop": 1.0}},
+        {"wavelength": {"stop": 1e4}},
+        {"time_offset_ns": 2**40},
+        {"bins": 10},
+    ],
+)
+def test_wavelength_params_are_bounded(params) -> None:
+    with pytest.raises(pydantic.ValidationError):
+        MonitorWavelengthParams.model_validate(params)

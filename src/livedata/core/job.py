@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import scipp as sc
@@ -48,6 +48,7 @@ class Job:
         schedule: Schedule,
         aux_streams: Mapping[str, str],
         required_aux_streams: frozenset[str] = frozenset(),
+        windowed_aux_streams: frozenset[str] = frozenset(),
         output_titles: Mapping[str, str] | None = None,
         run_policy: RunPolicy = RunPolicy.KEEP,
     ) -> None:
@@ -58,6 +59,8 @@ class Job:
         self.aux_streams = dict(aux_streams)
         """Role -> stream name of each auxiliary source."""
         self._required_aux = required_aux_streams
+        self.windowed_aux_streams = windowed_aux_streams
+        """Aux streams whose window data (not newest value) the workflow gets."""
         self._titles = dict(output_titles or {})
         self._workflow = workflow
         self._state = JobState.SCHEDULED
@@ -172,11 +175,14 @@ class Job:
         end: int,
         primary: Any | None,
         aux: Mapping[str, Any],
+        seen: Collection[str] | None = None,
     ) -> list[Result]:
         """Feed one window to the job; return the results it publishes for it.
 
         ``primary`` is this window's data of the job's source (None if none came);
-        ``aux`` maps stream names to the latest value of each auxiliary stream.
+        ``aux`` maps stream names to each auxiliary stream's value for this window (its
+        newest value, or its window data for windowed aux sources); ``seen`` names the
+        streams that ever sent anything (default: the keys of ``aux``).
         """
         if self.is_stopped or self._paused:
             return []
@@ -184,7 +190,8 @@ class Job:
         if sched.start_time is not None and end <= sched.start_time:
             self._state = JobState.SCHEDULED
             return []
-        if any(stream not in aux for stream in self._required_aux):
+        seen = aux.keys() if seen is None else seen
+        if any(stream not in seen for stream in self._required_aux):
             self._state = JobState.PENDING_CONTEXT
             return []
         finishing = self._state is JobState.FINISHING or (

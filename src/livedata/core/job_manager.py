@@ -142,9 +142,19 @@ class JobManager:
         """
         results: list[Result] = []
         for job in list(self._jobs.values()):
-            aux = {s: latest[s] for s in job.aux_streams.values() if s in latest}
+            aux = {}
+            for stream in job.aux_streams.values():
+                source = data if stream in job.windowed_aux_streams else latest
+                if stream in source:
+                    aux[stream] = source[stream]
             results.extend(
-                job.process(start=start, end=end, primary=data.get(job.source_name), aux=aux)
+                job.process(
+                    start=start,
+                    end=end,
+                    primary=data.get(job.source_name),
+                    aux=aux,
+                    seen=latest.keys(),
+                )
             )
             if job.is_stopped:
                 self._retire(job)
@@ -220,6 +230,7 @@ class JobManager:
             logger.exception("workflow_factory_failed", workflow=str(workflow_id))
             return f"could not build {workflow_id}: {type(err).__name__}: {err}"
         required = frozenset(aux[role] for role, a in spec.aux_sources.items() if a.required)
+        windowed = frozenset(aux[role] for role, a in spec.aux_sources.items() if a.window)
         self._jobs[command.job_id] = Job(
             job_id=command.job_id,
             workflow_id=workflow_id,
@@ -227,6 +238,7 @@ class JobManager:
             schedule=command.schedule,
             aux_streams=aux,
             required_aux_streams=required,
+            windowed_aux_streams=windowed,
             output_titles={name: output.title for name, output in spec.outputs.items()},
             run_policy=command.run_policy,
         )

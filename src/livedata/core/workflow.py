@@ -75,6 +75,11 @@ class AuxSource:
     choices: tuple[str, ...]
     required: bool = True
     description: str = ""
+    window: bool = False
+    """False: the workflow gets the stream's newest value every window (context such as
+    a motor position). True: it gets the stream's data of this window, combined like
+    primary data (all monitor events of the window), and no entry in a window without
+    any; ``required`` then means "has ever sent something"."""
 
     def __post_init__(self) -> None:
         if not self.choices:
