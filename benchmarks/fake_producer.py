@@ -1,7 +1,8 @@
 """How cheaply the fake producer makes detector events.
 
 Run: ``.venv/bin/python benchmarks/fake_producer.py`` (add ``--kafka`` to also run the
-real producer process against the embedded broker and read its steady-state CPU).
+real producer process against the embedded broker and read its steady-state CPU;
+``--instruments dream,loki,bifrost`` to time whole shaped instruments, DREAM by default).
 
 Without Kafka it times, per data-second of the dummy's 128 x 128 panel at each rate,
 the CPU seconds spent (a) slicing events from the pools, (b) slicing and encoding
@@ -20,6 +21,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -100,6 +103,32 @@ def in_process(rates: list[int]) -> None:
     print("cpu = CPU seconds per second of data (fraction of one core); pool = start-up time")
 
 
+def _poll_all(sources: list[Any], pulse: Pulse) -> object:
+    return [source.poll(pulse) for source in sources]
+
+
+def shaped_in_process(name: str, rates: list[int]) -> None:
+    """A whole shaped instrument (all its banks, events from its geometry's pattern):
+    pool start-up, and CPU per data-second to slice and ev44-encode every bank's pulses."""
+    from livedata.services.fake_producers.sources import Kind, SourceOptions, build_sources
+
+    inst = load_instrument(name)
+    pixels = sum(b.n_pixels for b in inst.detectors)
+    print(f"\nfake detector events, {name} ({len(inst.detectors)} banks, {pixels:,} pixels)")
+    print(f"{'rate/s':>10} {'pool':>7} {'gen+enc cpu':>11} {'ev/cpu-s':>9}")
+    for rate in rates:
+        options = SourceOptions(
+            kinds=frozenset({Kind.DETECTOR}), event_rate=rate, monitor_rate=0, frame_rate=0
+        )
+        start = time.perf_counter()
+        sources = build_sources(inst, options, rng=np.random.default_rng(0), start_ns=0)
+        build_s = time.perf_counter() - start
+
+        cpu = cpu_per_data_second(partial(_poll_all, sources))
+        print(f"{rate:>10.0e} {build_s:>6.2f}s {cpu:>11.4f} {rate / cpu:>9.2e}")
+    print("pool = start-up (geometry, model, pools); cpu = CPU seconds per data-second")
+
+
 def _cpu_seconds(pid: int) -> float:
     """User + system CPU seconds of a live process (Linux /proc)."""
     with open(f"/proc/{pid}/stat") as f:
@@ -165,9 +194,14 @@ def main() -> None:
     p.add_argument("--rates", default="1e5,1e6,1e7", help="comma-separated events/s")
     p.add_argument("--kafka", action="store_true", help="also run the producer via Kafka")
     p.add_argument("--seconds", type=float, default=25.0, help="seconds per Kafka run")
+    p.add_argument(
+        "--instruments", default="dream", help="shaped instruments to time too (comma-separated)"
+    )
     args = p.parse_args()
     rates = [int(float(r)) for r in args.rates.split(",")]
     in_process(rates)
+    for name in filter(None, args.instruments.split(",")):
+        shaped_in_process(name, rates)
     if args.kafka:
         through_kafka(rates, args.seconds)
 

@@ -1,5 +1,6 @@
 """Detector view: exact images and totals per window and since start."""
 
+import uuid
 from dataclasses import dataclass
 
 import numpy as np
@@ -7,12 +8,15 @@ import pydantic
 import pytest
 import scipp as sc
 
+from livedata.core.control import Roi, RoiUpdate
+from livedata.core.identity import JobId
 from livedata.core.values import AreaFrame
 from livedata.workflows.detector_view import (
     DetectorViewParams,
     DetectorViewWorkflow,
     detector_view_outputs,
 )
+from livedata.workflows.pixel_views import LogicalView, logical_view
 
 T0 = 1_700_000_000_000_000_000
 S = 1_000_000_000
@@ -190,3 +194,85 @@ def test_params_default_counts_everything() -> None:
     assert DetectorViewParams.model_validate({}).toa_range is None
     with pytest.raises(pydantic.ValidationError):
         DetectorViewParams.model_validate({"bins": 3})
+
+
+def _roi_update(shape: str, rois: dict) -> RoiUpdate:
+    return RoiUpdate(
+        job_id=JobId(source_name="det", job_number=uuid.UUID(int=1)), shape=shape, rois=rois
+    )
+
+
+def test_a_logical_view_fills_its_own_image(batch) -> None:
+    # Sum over y: an image of the 4 columns (a 1-d view).
+    view = logical_view(Layout(), LogicalView(sum_over=("y",)))
+    wf = DetectorViewWorkflow(
+        source_name="det", layout=Layout(), params=DetectorViewParams(), view=view
+    )
+    out = run(wf, batch, 0, [pid(0, 0), pid(2, 0), pid(1, 3), 0, 13])
+    np.testing.assert_array_equal(out["current"].values, [2, 0, 0, 1])
+    assert out["current"].dims == ("x",)
+    assert out["counts_total"].value == 3
+    assert wf.rejected.pixel_out_of_range == 2
+
+
+def test_rois_are_drawn_in_the_views_index_space(batch) -> None:
+    # Downsample x by 2: view columns 0 (pixels x=0,1) and 1 (x=2,3); an ROI on view
+    # column 1 holds pixels x = 2 and 3 of every row.
+    view = logical_view(Layout(), LogicalView(downsample=(("x", 2),)))
+    wf = DetectorViewWorkflow(
+        source_name="det",
+        layout=Layout(),
+        params=DetectorViewParams(roi_spectrum={"bins": 1}),
+        view=view,
+    )
+    ids = [pid(0, 0), pid(0, 2), pid(1, 3), pid(2, 3), pid(2, 1)]
+    update = _roi_update("rectangle", {0: Roi(shape="rectangle", x=(1, 1), y=(0, 2))})
+    wf.accumulate({"det": batch(ids), "roi_rectangle": update}, start_time=T0, end_time=T0 + S)
+    out = wf.finalize()
+    assert out["current"].sizes == {"y": 3, "x": 2}
+    np.testing.assert_array_equal(out["current"].values, [[1, 1], [0, 1], [1, 1]])
+    assert out["roi_spectra_current"].values.sum() == 3
+
+
+def test_pixels_left_out_of_a_view_are_in_no_roi(batch) -> None:
+    view = logical_view(Layout(), LogicalView(select=(("y", 1, 3),)))
+    wf = DetectorViewWorkflow(
+        source_name="det",
+        layout=Layout(),
+        params=DetectorViewParams(roi_spectrum={"bins": 1}),
+        view=view,
+    )
+    everything = _roi_update("rectangle", {0: Roi(shape="rectangle", x=(0, 3), y=(0, 1))})
+    ids = [pid(0, 0), pid(1, 0), pid(2, 3)]
+    wf.accumulate({"det": batch(ids), "roi_rectangle": everything}, start_time=T0, end_time=T0 + S)
+    out = wf.finalize()
+    assert out["counts_total"].value == 2  # row 0 is not in the view
+    assert out["roi_spectra_current"].values.sum() == 2
+
+
+def test_pixel_weights_weight_images_and_variances(batch) -> None:
+    weights = np.arange(12, dtype=np.float64) / 4
+    wf = DetectorViewWorkflow(
+        source_name="det", layout=Layout(), params=DetectorViewParams(), pixel_weights=weights
+    )
+    ids = [pid(0, 1), pid(0, 1), pid(2, 3), 99]
+    out = run(wf, batch, 0, ids)
+    expected = np.zeros(12)
+    expected[1], expected[11] = 2 * 0.25, 2.75
+    np.testing.assert_allclose(out["current"].values.ravel(), expected)
+    squared = np.zeros(12)
+    squared[1], squared[11] = 2 * 0.25**2, 2.75**2
+    np.testing.assert_allclose(out["current"].variances.ravel(), squared)
+    assert out["counts_total"].value == pytest.approx(3.25)
+    assert out["counts_total"].variance == pytest.approx(squared.sum())
+    out = run(wf, batch, 1, [pid(0, 1)])
+    assert out["counts_total_cumulative"].value == pytest.approx(3.5)
+    assert out["cumulative"].variances.sum() == pytest.approx(squared.sum() + 0.25**2)
+
+
+def test_a_view_of_another_bank_is_refused() -> None:
+    view = logical_view(Layout(first_pixel_id=5), LogicalView())
+    with pytest.raises(ValueError, match="does not match"):
+        DetectorViewWorkflow(
+            source_name="det", layout=Layout(), params=DetectorViewParams(), view=view
+        )

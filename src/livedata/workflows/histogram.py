@@ -113,7 +113,7 @@ class UniformBins:
         return np.linspace(self.start, self.stop, self.count + 1, dtype=np.float64)
 
 
-class _Scratch:
+class Scratch:
     """Chunk-sized work arrays, allocated once per kernel and reused for every call."""
 
     def __init__(self) -> None:
@@ -165,7 +165,7 @@ def _time_bins(times: IntArray, bins: UniformBins, out: IndexArray) -> None:
     np.floor_divide(out, bins.width, out=out)
 
 
-def _scatter_add(out: CountsArray, n_events: int, fill: ChunkFill, scratch: _Scratch) -> int:
+def scatter_add(out: CountsArray, n_events: int, fill: ChunkFill, scratch: Scratch) -> int:
     """Fill ``out`` (flat) from ``n_events`` events, chunk by chunk; return events added."""
     n_bins = out.size
     with_overflow = n_bins + 1
@@ -188,7 +188,7 @@ def _scatter_add(out: CountsArray, n_events: int, fill: ChunkFill, scratch: _Scr
     return added
 
 
-def _check_out(out: CountsArray, n_bins: int) -> CountsArray:
+def check_out(out: CountsArray, n_bins: int) -> CountsArray:
     if out.dtype != np.int64 or out.size != n_bins or not out.flags.c_contiguous:
         raise ValueError(
             f"histogram must be a C-contiguous int64 array of {n_bins} bins, "
@@ -197,7 +197,7 @@ def _check_out(out: CountsArray, n_bins: int) -> CountsArray:
     return out.reshape(-1)
 
 
-def _check_events(*arrays: IntArray | None) -> int:
+def check_events(*arrays: IntArray | None) -> int:
     lengths = {len(a) for a in arrays if a is not None}
     if len(lengths) > 1:
         raise ValueError(f"event arrays differ in length: {sorted(lengths)}")
@@ -227,11 +227,43 @@ class PixelCounts:
         self.pixels = pixels
         self.time_window = time_window
         self.rejected = RejectedEvents()
-        self._scratch = _Scratch()
+        self._scratch = Scratch()
 
     @property
     def n_bins(self) -> int:
         return self.pixels.count
+
+    def checked_time(self, time_of_arrival: IntArray | None) -> IntArray | None:
+        """The times this kernel needs: those given if it has a time window, else None."""
+        if self.time_window is None:
+            return None
+        if time_of_arrival is None:
+            raise ValueError("a time window needs the events' time of arrival")
+        return time_of_arrival
+
+    def fill_index(
+        self, start: int, stop: int, pixel_id: IntArray, toa: IntArray | None, index: IndexArray
+    ) -> int:
+        """Write the pixel index of events ``[start, stop)`` into ``index``, ``count`` (the
+        overflow) for rejected ones; count the rejections; return how many were accepted.
+        ``toa`` is what :meth:`checked_time` returned."""
+        m = stop - start
+        scratch, window = self._scratch, self.time_window
+        first, count = self.pixels.first, self.pixels.count
+        bad = scratch.bad[:m]
+        np.subtract(pixel_id[start:stop], first, out=index, dtype=np.int64)
+        n_bad = n_bad_pixel = _out_of_range(index, count, bad)
+        if toa is not None and window is not None:
+            time, time_bad = scratch.time[:m], scratch.time_bad[:m]
+            np.subtract(toa[start:stop], window[0], out=time, dtype=np.int64)
+            _out_of_range(time, window[1] - window[0], time_bad)
+            np.logical_or(bad, time_bad, out=bad)
+            n_bad = int(np.count_nonzero(bad))
+            self.rejected.time_out_of_range += n_bad - n_bad_pixel
+        self.rejected.pixel_out_of_range += n_bad_pixel
+        if n_bad:
+            np.copyto(index, count, where=bad)
+        return m - n_bad
 
     def add(
         self,
@@ -240,33 +272,14 @@ class PixelCounts:
         time_of_arrival: IntArray | None = None,
     ) -> int:
         """Add events to ``out`` (``n_bins`` int64 counts); return how many were added."""
-        window = self.time_window
-        if window is not None and time_of_arrival is None:
-            raise ValueError("a time window needs the events' time of arrival")
-        toa = time_of_arrival if window is not None else None
-        n_events = _check_events(pixel_id, toa)
-        flat = _check_out(out, self.n_bins)
-        scratch = self._scratch
-        first, count = self.pixels.first, self.pixels.count
+        toa = self.checked_time(time_of_arrival)
+        n_events = check_events(pixel_id, toa)
+        flat = check_out(out, self.n_bins)
 
         def fill(start: int, stop: int, index: IndexArray) -> int:
-            m = stop - start
-            bad = scratch.bad[:m]
-            np.subtract(pixel_id[start:stop], first, out=index, dtype=np.int64)
-            n_bad = n_bad_pixel = _out_of_range(index, count, bad)
-            if toa is not None and window is not None:
-                time, time_bad = scratch.time[:m], scratch.time_bad[:m]
-                np.subtract(toa[start:stop], window[0], out=time, dtype=np.int64)
-                _out_of_range(time, window[1] - window[0], time_bad)
-                np.logical_or(bad, time_bad, out=bad)
-                n_bad = int(np.count_nonzero(bad))
-                self.rejected.time_out_of_range += n_bad - n_bad_pixel
-            self.rejected.pixel_out_of_range += n_bad_pixel
-            if n_bad:
-                np.copyto(index, count, where=bad)
-            return m - n_bad
+            return self.fill_index(start, stop, pixel_id, toa, index)
 
-        return _scatter_add(flat, n_events, fill, scratch)
+        return scatter_add(flat, n_events, fill, self._scratch)
 
 
 class TimeOfArrivalSpectrum:
@@ -275,7 +288,7 @@ class TimeOfArrivalSpectrum:
     def __init__(self, bins: UniformBins) -> None:
         self.bins = bins
         self.rejected = RejectedEvents()
-        self._scratch = _Scratch()
+        self._scratch = Scratch()
 
     @property
     def n_bins(self) -> int:
@@ -283,8 +296,8 @@ class TimeOfArrivalSpectrum:
 
     def add(self, out: CountsArray, time_of_arrival: IntArray) -> int:
         """Add events to ``out`` (``n_bins`` int64 counts); return how many were added."""
-        n_events = _check_events(time_of_arrival)
-        flat = _check_out(out, self.n_bins)
+        n_events = check_events(time_of_arrival)
+        flat = check_out(out, self.n_bins)
         bins, scratch = self.bins, self._scratch
 
         def fill(start: int, stop: int, index: IndexArray) -> int:
@@ -298,7 +311,7 @@ class TimeOfArrivalSpectrum:
                 np.copyto(index, bins.count, where=bad)
             return stop - start - n_bad
 
-        return _scatter_add(flat, n_events, fill, scratch)
+        return scatter_add(flat, n_events, fill, scratch)
 
 
 class PixelTimeOfArrivalCounts:
@@ -308,7 +321,7 @@ class PixelTimeOfArrivalCounts:
         self.pixels = pixels
         self.bins = bins
         self.rejected = RejectedEvents()
-        self._scratch = _Scratch()
+        self._scratch = Scratch()
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -320,8 +333,8 @@ class PixelTimeOfArrivalCounts:
 
     def add(self, out: CountsArray, pixel_id: IntArray, time_of_arrival: IntArray) -> int:
         """Add events to ``out`` (``shape`` int64 counts); return how many were added."""
-        n_events = _check_events(pixel_id, time_of_arrival)
-        flat = _check_out(out, self.n_bins)
+        n_events = check_events(pixel_id, time_of_arrival)
+        flat = check_out(out, self.n_bins)
         pixels, bins, scratch = self.pixels, self.bins, self._scratch
         overflow = self.n_bins
 
@@ -343,7 +356,7 @@ class PixelTimeOfArrivalCounts:
                 np.copyto(index, overflow, where=bad)
             return m - n_bad
 
-        return _scatter_add(flat, n_events, fill, scratch)
+        return scatter_add(flat, n_events, fill, scratch)
 
 
 class PixelGroupTimeOfArrivalCounts:
@@ -380,7 +393,7 @@ class PixelGroupTimeOfArrivalCounts:
         # Pre-multiplied by the bin count, so an event's bin is one lookup and one add;
         # exact in int32, as n_groups * count was checked above.
         self._offsets = groups.astype(np.int32) * np.int32(bins.count)
-        self._scratch = _Scratch()
+        self._scratch = Scratch()
         self._group = np.empty(CHUNK_EVENTS, dtype=np.int32)
 
     @property
@@ -393,8 +406,8 @@ class PixelGroupTimeOfArrivalCounts:
 
     def add(self, out: CountsArray, pixel_id: IntArray, time_of_arrival: IntArray) -> int:
         """Add events to ``out`` (``shape`` int64 counts); return how many were added."""
-        n_events = _check_events(pixel_id, time_of_arrival)
-        flat = _check_out(out, self.n_bins)
+        n_events = check_events(pixel_id, time_of_arrival)
+        flat = check_out(out, self.n_bins)
         pixels, bins, scratch = self.pixels, self.bins, self._scratch
         offsets, overflow = self._offsets, self.n_bins
 
@@ -417,4 +430,4 @@ class PixelGroupTimeOfArrivalCounts:
                 np.copyto(index, overflow, where=bad)
             return m - n_bad
 
-        return _scatter_add(flat, n_events, fill, scratch)
+        return scatter_add(flat, n_events, fill, scratch)

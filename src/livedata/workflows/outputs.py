@@ -26,11 +26,14 @@ def counts(
     dims: Sequence[str],
     coords: Mapping[str, sc.Variable] | None = None,
     start_time: int | None = None,
+    variances: npt.NDArray[Any] | None = None,
 ) -> sc.DataArray:
-    """Event counts (copied) as float64 with Poisson variances."""
+    """Event counts (copied) as float64 with Poisson variances, or the ``variances``
+    given (weighted counts: the sum of squared weights)."""
     data = np.asarray(values, dtype=np.float64)
+    var = data if variances is None else np.asarray(variances, dtype=np.float64)
     da = sc.DataArray(
-        sc.array(dims=list(dims), values=data, variances=data, unit=COUNTS),
+        sc.array(dims=list(dims), values=data, variances=var, unit=COUNTS),
         coords=dict(coords or {}),
     )
     if start_time is not None:
@@ -38,10 +41,14 @@ def counts(
     return da
 
 
-def scalar_counts(value: int | float, *, start_time: int | None = None) -> sc.DataArray:
-    """A 0-d count with its Poisson variance."""
+def scalar_counts(
+    value: int | float, *, start_time: int | None = None, variance: float | None = None
+) -> sc.DataArray:
+    """A 0-d count with its Poisson variance (or ``variance``, for a weighted count)."""
     v = float(value)
-    da = sc.DataArray(sc.scalar(v, variance=v, unit=COUNTS))
+    da = sc.DataArray(
+        sc.scalar(v, variance=v if variance is None else float(variance), unit=COUNTS)
+    )
     if start_time is not None:
         da.coords["start_time"] = time_coord(start_time)
     return da

@@ -159,7 +159,13 @@ class RoiSpectra:
     source_name:
         The detector, for log records.
     shape:
-        The view's shape; pixel ids ``first_pixel_id ..`` are row-major in it.
+        The view's shape; pixel ids ``first_pixel_id ..`` are row-major in it, unless
+        ``pixel_bins`` says otherwise.
+    pixel_bins:
+        For a view whose bins are not the pixels (a fold, slice, downsample or
+        projection): the flat bin of the view each pixel ``first_pixel_id + i`` lands
+        in, or ``prod(shape)`` for a pixel outside the view. A pixel is in an ROI when
+        its bin is.
     """
 
     def __init__(
@@ -169,10 +175,13 @@ class RoiSpectra:
         shape: tuple[int, ...],
         first_pixel_id: int,
         params: RoiSpectrumParams,
+        pixel_bins: npt.NDArray[np.integer] | None = None,
     ) -> None:
         self._source = source_name
         self._shape = tuple(shape)
-        self._pixels = PixelRange(first_pixel_id, math.prod(self._shape))
+        n_pixels = math.prod(self._shape) if pixel_bins is None else len(pixel_bins)
+        self._pixels = PixelRange(first_pixel_id, n_pixels)
+        self._pixel_bins = pixel_bins
         start, stop = params.toa_range.as_tuple()
         self._bins = UniformBins(start, stop, params.bins)
         self._edges = self._bins.edges()
@@ -253,6 +262,9 @@ class RoiSpectra:
         if regions.n_regions:  # no kernel while the ROIs hold no pixel at all
             # Leading dims repeat the plane's regions (the ROI is drawn on their sum).
             groups = np.broadcast_to(regions.labels, self._lead_shape() + plane).reshape(-1)
+            if self._pixel_bins is not None:
+                # Each pixel takes its bin's region; pixels outside the view, none.
+                groups = np.append(groups, np.int32(regions.n_regions))[self._pixel_bins]
             kernel = PixelGroupTimeOfArrivalCounts(
                 self._pixels, groups, regions.n_regions + 1, self._bins
             )

@@ -20,27 +20,25 @@ The events look like an instrument's, not like noise:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
+from livedata.config.fake_models import MODERATOR_PULSE_NS, FakeBeam
 from livedata.config.instrument import DetectorBank
 from livedata.core.values import EventBatch, Int32Array
 from livedata.services.fake_producers.pacing import FRAME_LENGTH_NS, PULSE_RATE_HZ, Pulse
+from livedata.services.fake_producers.patterns import (
+    NS_PER_ANGSTROM_METRE,
+    PEAK_WAVELENGTH,
+    band_wavelengths,
+    emission_times,
+)
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-
-NS_PER_ANGSTROM_METRE = 252_778.0
-"""Flight time of a neutron per metre and Angstrom of wavelength (m_n / h), in ns."""
-
-MODERATOR_PULSE_NS = 2_860_000
-"""The ESS long pulse: neutrons leave the moderator over 2.86 ms."""
-
-PEAK_WAVELENGTH = 2.5
-"""Angstrom; a cold moderator's Maxwellian peaks near here."""
 
 MAX_WAVELENGTH = 40.0
 """Angstrom; cuts the spectrum's far tail so no time of arrival overflows."""
@@ -249,6 +247,24 @@ class PulsedEvents:
         )
 
 
+EventDraw = Callable[[int], tuple[Int32Array, Int32Array | None]]
+"""``draw(n)``: ``n`` distinct events ``(time_of_arrival, pixel_id or None)``."""
+
+
+def pooled_generator(draw: EventDraw, *, rate: int, rng: np.random.Generator) -> PulsedEvents:
+    """Events at ``rate`` events/s from a pool ``draw`` fills once, at start-up."""
+    size = pool_size(rate)
+    toa, pixel = draw(size.distinct)
+    pool = EventPool(time_of_arrival=toa, pixel_id=pixel, max_take=size.max_take, rng=rng)
+    return PulsedEvents(pool, rate)
+
+
+def check_pixel_ids(bank: DetectorBank) -> None:
+    last_id = bank.first_pixel_id + bank.n_pixels - 1
+    if bank.first_pixel_id < 0 or last_id > np.iinfo(np.int32).max:
+        raise ValueError(f"detector {bank.name}: pixel ids up to {last_id} do not fit int32")
+
+
 def detector_generator(
     bank: DetectorBank,
     *,
@@ -256,34 +272,45 @@ def detector_generator(
     rng: np.random.Generator,
     flight_path_m: float = DETECTOR_FLIGHT_PATH_M,
 ) -> PulsedEvents:
-    """A detector bank's events at ``rate`` events/s."""
-    last_id = bank.first_pixel_id + bank.n_pixels - 1
-    if bank.first_pixel_id < 0 or last_id > np.iinfo(np.int32).max:
-        raise ValueError(f"detector {bank.name}: pixel ids up to {last_id} do not fit int32")
-    size = pool_size(rate)
-    toa, pixel = detector_events(rng, bank, size.distinct, flight_path_m)
-    pool = EventPool(time_of_arrival=toa, pixel_id=pixel, max_take=size.max_take, rng=rng)
-    return PulsedEvents(pool, rate)
+    """A detector bank's events at ``rate`` events/s: the generic pattern on its pixel grid."""
+    check_pixel_ids(bank)
+    return pooled_generator(
+        lambda n: detector_events(rng, bank, n, flight_path_m), rate=rate, rng=rng
+    )
 
 
-def monitor_time_of_arrival(rng: np.random.Generator, n: int, flight_path_m: float) -> Int32Array:
-    """A beam monitor's times of arrival: the moderator spectrum, no scattering."""
-    return time_of_arrival(rng, moderator_wavelengths(rng, n), flight_path_m)
+def monitor_time_of_arrival(
+    rng: np.random.Generator, n: int, flight_path_m: float, beam: FakeBeam | None = None
+) -> Int32Array:
+    """A beam monitor's times of arrival: the moderator spectrum, no scattering.
+
+    With a ``beam``, wavelengths are cut to its band and emission to its window (the
+    same spectrum the instrument's fake detector events see).
+    """
+    if beam is None:
+        return time_of_arrival(rng, moderator_wavelengths(rng, n), flight_path_m)
+    wavelength = band_wavelengths(rng, n, beam.wavelength_band)
+    arrival = emission_times(rng, beam, n) + flight_path_m * NS_PER_ANGSTROM_METRE * wavelength
+    return (arrival.astype(np.int64) % FRAME_LENGTH_NS).astype(np.int32)
 
 
 def monitor_flight_path(position: int) -> float:
-    """Flight path of the instrument's ``position``-th monitor (0 is the most upstream)."""
+    """Flight path of the instrument's ``position``-th monitor (0 is the most upstream),
+    for instruments that do not place their monitors."""
     return MONITOR_FLIGHT_PATH_M + MONITOR_SPACING_M * position
 
 
 def monitor_generator(
-    *, rate: int, rng: np.random.Generator, flight_path_m: float = MONITOR_FLIGHT_PATH_M
+    *,
+    rate: int,
+    rng: np.random.Generator,
+    flight_path_m: float = MONITOR_FLIGHT_PATH_M,
+    beam: FakeBeam | None = None,
 ) -> PulsedEvents:
     """A beam monitor's events (no pixel ids) at ``rate`` events/s."""
-    size = pool_size(rate)
-    toa = monitor_time_of_arrival(rng, size.distinct, flight_path_m)
-    pool = EventPool(time_of_arrival=toa, pixel_id=None, max_take=size.max_take, rng=rng)
-    return PulsedEvents(pool, rate)
+    return pooled_generator(
+        lambda n: (monitor_time_of_arrival(rng, n, flight_path_m, beam), None), rate=rate, rng=rng
+    )
 
 
 def spectrum_shape(time_of_arrival: Int32Array, bins: int) -> FloatArray:

@@ -8,6 +8,7 @@ using the pulse's frame end as "now".
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -16,9 +17,10 @@ from typing import Protocol
 import numpy as np
 import scipp as sc
 
-from livedata.config.instrument import AreaDetector, DetectorBank, Instrument, LogSignal, Monitor
+from livedata.config.fake_models import FakeBeam
+from livedata.config.instrument import AreaDetector, Instrument, LogSignal, Monitor
 from livedata.config.topics import Topic, topic_name
-from livedata.core.values import RunStart, RunStop
+from livedata.core.values import Int32Array, RunStart, RunStop
 from livedata.protocol.ad00 import encode_ad00
 from livedata.protocol.da00 import encode_da00
 from livedata.protocol.ev44 import encode_ev44
@@ -26,18 +28,27 @@ from livedata.protocol.f144 import encode_f144
 from livedata.protocol.run_control import encode_6s4t, encode_pl72
 from livedata.services.fake_producers.area_frames import AreaFrameGenerator
 from livedata.services.fake_producers.event_pools import (
+    EventDraw,
     PulsedEvents,
+    check_pixel_ids,
     detector_generator,
     events_in_pulse,
     frame_edges,
     monitor_flight_path,
     monitor_generator,
     monitor_time_of_arrival,
+    pooled_generator,
     spectrum_shape,
     split_rate,
 )
 from livedata.services.fake_producers.log_profiles import LogGenerator
 from livedata.services.fake_producers.pacing import Pulse
+from livedata.services.fake_producers.patterns import (
+    BankModel,
+    has_model,
+    instrument_models,
+    sample_events,
+)
 from livedata.services.fake_producers.run_cycle import RunCycle
 
 HISTOGRAM_BINS = 200
@@ -114,14 +125,22 @@ class HistogramMonitorSource(_NoClose):
     kind = Kind.MONITOR
 
     def __init__(
-        self, *, name: str, topic: str, rate: int, rng: np.random.Generator, flight_path_m: float
+        self,
+        *,
+        name: str,
+        topic: str,
+        rate: int,
+        rng: np.random.Generator,
+        flight_path_m: float,
+        beam: FakeBeam | None = None,
     ) -> None:
         self.name = name
         self.rate = rate
         self._topic = topic
         self._rng = rng
         self._shape = spectrum_shape(
-            monitor_time_of_arrival(rng, HISTOGRAM_SHAPE_EVENTS, flight_path_m), HISTOGRAM_BINS
+            monitor_time_of_arrival(rng, HISTOGRAM_SHAPE_EVENTS, flight_path_m, beam),
+            HISTOGRAM_BINS,
         )
         self._edges = sc.array(
             dims=["time_of_arrival"], values=frame_edges(HISTOGRAM_BINS), unit="ns"
@@ -207,7 +226,8 @@ class SourceOptions:
 
     kinds: frozenset[Kind]
     event_rate: int
-    """Total detector events/s, split over the banks in proportion to their pixels."""
+    """Total detector events/s, split over the banks in proportion to their pixels (or,
+    for an instrument with a fake sample, to the intensity its model gives each bank)."""
     monitor_rate: int
     """Events/s of each beam monitor."""
     frame_rate: float
@@ -244,11 +264,9 @@ def build_sources(
 
     sources: list[Source] = []
     if Kind.DETECTOR in options.kinds:
-        sources += _detectors(instrument.detectors, options.event_rate, topic(Topic.DETECTOR), rng)
+        sources += _detectors(instrument, options.event_rate, topic(Topic.DETECTOR), rng)
     if Kind.MONITOR in options.kinds:
-        sources += _monitors(
-            instrument.monitors, options.monitor_rate, topic(Topic.BEAM_MONITOR), rng
-        )
+        sources += _monitors(instrument, options.monitor_rate, topic(Topic.BEAM_MONITOR), rng)
     if Kind.LOG in options.kinds:
         sources += _logs(instrument.logs, topic(Topic.MOTION), rng, start_ns)
     if Kind.AREA in options.kinds:
@@ -261,35 +279,75 @@ def build_sources(
     return sources
 
 
+WEIGHT_SCALE = 10**9
+"""Bank intensities become integers on this scale to split the event rate exactly."""
+
+
 def _detectors(
-    banks: Sequence[DetectorBank], total_rate: int, topic: str, rng: np.random.Generator
+    instrument: Instrument, total_rate: int, topic: str, rng: np.random.Generator
 ) -> list[Source]:
-    rates = split_rate(total_rate, [bank.n_pixels for bank in banks])
+    banks = instrument.detectors
+    for bank in banks:
+        check_pixel_ids(bank)
+    generators: list[PulsedEvents]
+    if has_model(instrument):
+        # Rings, a spot or arcs from the geometry; banks get events as the model lights them.
+        beam = instrument.fake_beam
+        assert beam is not None  # has_model checked it
+        models = instrument_models(instrument)
+        totals = [m.total for m in models]
+        rates = split_rate(total_rate, [round(t / max(totals) * WEIGHT_SCALE) for t in totals])
+        generators = [
+            pooled_generator(_model_draw(rng, model, beam), rate=rate, rng=rng)
+            for model, rate in zip(models, rates, strict=True)
+        ]
+    else:
+        rates = split_rate(total_rate, [bank.n_pixels for bank in banks])
+        generators = [
+            detector_generator(bank, rate=rate, rng=rng)
+            for bank, rate in zip(banks, rates, strict=True)
+        ]
     return [
-        EventSource(
-            kind=Kind.DETECTOR,
-            name=bank.name,
-            topic=topic,
-            generator=detector_generator(bank, rate=rate, rng=rng),
-        )
-        for bank, rate in zip(banks, rates, strict=True)
+        EventSource(kind=Kind.DETECTOR, name=bank.name, topic=topic, generator=generator)
+        for bank, generator in zip(banks, generators, strict=True)
     ]
 
 
+def _model_draw(rng: np.random.Generator, model: BankModel, beam: FakeBeam) -> EventDraw:
+    def draw(n: int) -> tuple[Int32Array, Int32Array | None]:
+        return sample_events(rng, model, beam, n)
+
+    return draw
+
+
+def _monitor_flight_path(instrument: Instrument, monitor: Monitor, position: int) -> float:
+    """Source to monitor from the instrument's geometry, else by the monitor's position
+    in the list (``monitor_flight_path``)."""
+    if monitor.position is None or instrument.source_position is None:
+        return monitor_flight_path(position)
+    return math.dist(monitor.position, instrument.source_position)
+
+
 def _monitors(
-    monitors: Sequence[Monitor], rate: int, topic: str, rng: np.random.Generator
+    instrument: Instrument, rate: int, topic: str, rng: np.random.Generator
 ) -> list[Source]:
     sources: list[Source] = []
-    for position, monitor in enumerate(monitors):
-        flight_path = monitor_flight_path(position)
+    beam = instrument.fake_beam
+    for position, monitor in enumerate(instrument.monitors):
+        flight_path = _monitor_flight_path(instrument, monitor, position)
         if monitor.histogram:
             sources.append(
                 HistogramMonitorSource(
-                    name=monitor.name, topic=topic, rate=rate, rng=rng, flight_path_m=flight_path
+                    name=monitor.name,
+                    topic=topic,
+                    rate=rate,
+                    rng=rng,
+                    flight_path_m=flight_path,
+                    beam=beam,
                 )
             )
         else:
-            generator = monitor_generator(rate=rate, rng=rng, flight_path_m=flight_path)
+            generator = monitor_generator(rate=rate, rng=rng, flight_path_m=flight_path, beam=beam)
             sources.append(
                 EventSource(kind=Kind.MONITOR, name=monitor.name, topic=topic, generator=generator)
             )

@@ -1,0 +1,18 @@
+"""Pairs each BIFROST workflow spec with the factory that builds its workflow."""
+
+from __future__ import annotations
+
+from livedata.config import standard_workflows as std
+from livedata.config.instrument import Instrument
+from livedata.config.instruments.bifrost import specs
+from livedata.core.workflow import WorkflowRegistry
+
+
+def build_workflows(inst: Instrument) -> WorkflowRegistry:
+    """A fresh registry of every BIFROST workflow (no global state)."""
+    registry = WorkflowRegistry()
+    for view in specs.DETECTOR_VIEWS:
+        registry.register(std.detector_view_spec(inst, view), std.detector_view_factory(inst, view))
+    registry.register(std.monitor_histogram_spec(inst), std.monitor_histogram_factory(inst))
+    registry.register(std.timeseries_spec(inst), std.timeseries_factory(inst))
+    return registry
