@@ -60,3 +60,13 @@ def test_create_topics_fills_in_only_the_missing_ones(
         admin.create_topics([NewTopic(name, 1, -1)])[name].result(10)
     created = create_topics(kafka_settings, instrument_name)
     assert set(created) == {f"{instrument_name}_{t}" for t in WIRE_TOPICS} - {name}
+
+
+def test_results_keep_less_than_control_topics_and_bulk_topics_are_bounded_in_bytes() -> None:
+    config = {p.name: p.config for p in topic_plan("dummy")}
+    results, commands = config["dummy_livedata_data"], config["dummy_livedata_commands"]
+    assert int(results["retention.ms"]) < int(commands["retention.ms"])
+    for bulk in ("dummy_detector", "dummy_livedata_data"):
+        assert 0 < int(config[bulk]["retention.bytes"]) <= 2 * 1024**3
+        assert int(config[bulk]["segment.ms"]) <= int(config[bulk]["retention.ms"])
+    assert "retention.bytes" not in commands  # a week of commands is small

@@ -3,6 +3,10 @@
 Starts the embedded broker (unless ``KAFKA_BOOTSTRAP_SERVERS`` names one), creates the
 topics, runs the four processing services and the fake producers, starts a job of every
 workflow for every source so results flow at once, and stops it all on Ctrl-C.
+
+The embedded broker's memory is kept under ``--broker-memory`` (ADR 0006); a status
+line every ``--status-interval`` seconds shows it, its rotations and each process's
+memory.
 """
 
 from __future__ import annotations
@@ -11,13 +15,21 @@ import argparse
 import signal
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from types import FrameType
 
 import structlog
 
-from livedata.cli.broker import start_broker
+from livedata.cli.broker import (
+    STATUS_INTERVAL_S,
+    RunningBroker,
+    add_budget_option,
+    describe_guard,
+    format_bytes,
+    start_broker,
+)
 from livedata.cli.processes import Child, stop_all
 from livedata.cli.watch import wait_for_services
 from livedata.config.instrument import Instrument
@@ -25,7 +37,7 @@ from livedata.config.registry import load_instrument
 from livedata.core.control import WorkflowConfig
 from livedata.core.identity import JobId
 from livedata.kafka.command_client import CommandClient
-from livedata.kafka.embedded_broker import DEFAULT_PORT, BrokerError, EmbeddedBroker
+from livedata.kafka.embedded_broker import DEFAULT_PORT, BrokerError, process_rss_bytes
 from livedata.kafka.settings import KafkaSettings
 from livedata.kafka.topics import create_topics
 from livedata.services.logging import configure_logging
@@ -84,12 +96,34 @@ def start_default_jobs(client: CommandClient, commands: list[WorkflowConfig]) ->
     return False
 
 
+def status_line(broker: RunningBroker | None, children: Sequence[Child]) -> str:
+    """The broker's memory and rotations (embedded broker only) and each child's memory."""
+    parts = [describe_guard(broker.guard.stats())] if broker is not None else []
+    memory = []
+    for child in children:
+        try:
+            memory.append(f"{child.name} {format_bytes(process_rss_bytes(child.process.pid))}")
+        except ProcessLookupError:
+            memory.append(f"{child.name} exited")
+    parts.append(", ".join(memory))
+    return "status: " + " | ".join(parts)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="livedata demo", description=__doc__)
     p.add_argument("--instrument", default="dummy")
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help="embedded broker port")
     p.add_argument("--event-rate", type=float, default=1e5, help="detector events/s")
     p.add_argument("--no-jobs", action="store_true", help="do not start the default jobs")
+    p.add_argument("--dashboard-port", type=int, default=5009)
+    p.add_argument("--no-dashboard", action="store_true", help="do not serve the dashboard")
+    add_budget_option(p)
+    p.add_argument(
+        "--status-interval",
+        type=float,
+        default=STATUS_INTERVAL_S,
+        help="seconds between status lines (0: none)",
+    )
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
     configure_logging(level=args.log_level)
@@ -104,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     instrument = load_instrument(args.instrument)
     settings = KafkaSettings.from_env()
-    broker: EmbeddedBroker | None = None
+    broker: RunningBroker | None = None
     if settings.external:
         say(f"using the broker at {settings.bootstrap_servers}")
         create_topics(settings, instrument.name)
@@ -112,16 +146,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         say(f"starting the embedded broker on 127.0.0.1:{args.port} ...")
         try:
             # Stopped last, after the services have sent their final heartbeats.
-            broker = start_broker(args.port, [instrument.name], own_session=True)
+            broker = start_broker(
+                args.port,
+                [instrument.name],
+                own_session=True,
+                memory_budget=args.broker_memory,
+            )
         except BrokerError as err:
             say(f"error: {err}")
             return 1
         settings = KafkaSettings(bootstrap_servers=broker.bootstrap)
+        say(f"broker memory budget {format_bytes(args.broker_memory)}")
     env = {"KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "PYTHONUNBUFFERED": "1"}
     common = ["--instrument", instrument.name, "--log-level", args.log_level]
     lock = threading.Lock()
+    # --no-restore: the demo starts its own default jobs; restoring an earlier demo's
+    # jobs from an external broker's job registry would pile them up.
     services = [
-        Child(name, f"livedata.services.{name}", common, env=env, lock=lock)
+        Child(name, f"livedata.services.{name}", [*common, "--no-restore"], env=env, lock=lock)
         for name in SERVICE_NAMES
     ]
     producers = [
@@ -133,6 +175,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             lock=lock,
         )
     ]
+    if not args.no_dashboard:
+        producers.append(
+            Child(
+                "dashboard",
+                "livedata.cli.dashboard",
+                [*common, "--port", str(args.dashboard_port)],
+                env=env,
+                lock=lock,
+            )
+        )
     code = 0
     try:
         say(f"starting {len(services)} services and the fake producers ...")
@@ -152,11 +204,19 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"results flow on {instrument.name}_livedata_data; watch them with "
                 f"`.venv/bin/livedata tail --instrument {instrument.name}`; Ctrl-C stops"
             )
+        if code == 0 and not args.no_dashboard:
+            say(f"dashboard: http://127.0.0.1:{args.dashboard_port}/")
+        next_status = time.monotonic() + args.status_interval
         while code == 0 and not stop.wait(1.0):
             dead = [c.name for c in services + producers if not c.running]
+            if broker is not None and not broker.running:
+                dead.append("broker")
             if dead:
                 say(f"error: {', '.join(dead)} exited; stopping")
                 code = 1
+            elif args.status_interval > 0 and time.monotonic() >= next_status:
+                next_status += args.status_interval
+                say(status_line(broker, services + producers))
     finally:
         say("stopping ...")
         stop_all(producers + services)

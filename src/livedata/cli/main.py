@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "fake": ("livedata.services.fake_producers", "publish fake instrument data"),
     "tail": ("livedata.cli.tail", "print results as they arrive"),
     "ctl": ("livedata.cli.ctl", "start, stop and inspect jobs; show service status"),
+    "dashboard": ("livedata.cli.dashboard", "serve the live dashboard on 127.0.0.1:5009"),
 }
 
 

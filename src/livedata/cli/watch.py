@@ -7,18 +7,25 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 
-from confluent_kafka import OFFSET_END, Consumer, Message, TopicPartition
+from confluent_kafka import OFFSET_END, Consumer, Message
 
 from livedata.config.topics import Topic, topic_name
 from livedata.core.status import ServiceState
+from livedata.kafka.assigned_consumer import AssignedConsumer
 from livedata.kafka.settings import MAX_MESSAGE_BYTES, KafkaSettings
 from livedata.protocol.errors import DecodeError
 from livedata.protocol.heartbeats import ServiceHeartbeat, decode_heartbeat
 
 
-def tail_consumer(settings: KafkaSettings, topic: str) -> Consumer:
-    """A consumer of one topic from its newest offset (no group, no commits)."""
-    consumer = Consumer(
+def tail_consumer(settings: KafkaSettings, topic: str) -> AssignedConsumer:
+    """A consumer of one topic from now on: from its newest offset, and only messages
+    stamped after its creation (no group, no commits). An explicit ``assign`` picks
+    other offsets and lifts the time filter.
+
+    It keeps reading through the topic's deletion and recreation, and through the
+    embedded broker's rotations (``AssignedConsumer``).
+    """
+    return AssignedConsumer(
         {
             **settings.client_config(),
             "group.id": f"livedata-watch-{uuid.uuid4().hex[:8]}",
@@ -27,10 +34,10 @@ def tail_consumer(settings: KafkaSettings, topic: str) -> Consumer:
             "fetch.max.bytes": MAX_MESSAGE_BYTES,
             "max.partition.fetch.bytes": MAX_MESSAGE_BYTES,
             "receive.message.max.bytes": MAX_MESSAGE_BYTES + 1_000_000,
-        }
+        },
+        {topic: OFFSET_END},
+        newer_than_ms=time.time_ns() // 1_000_000,
     )
-    consumer.assign([TopicPartition(topic, 0, OFFSET_END)])
-    return consumer
 
 
 def messages(consumer: Consumer, *, until: Callable[[], bool]) -> Iterator[Message]:

@@ -12,10 +12,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from confluent_kafka import OFFSET_END, Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import OFFSET_END, KafkaError, Producer
 
 from livedata.config.topics import Topic, topic_name
 from livedata.core.control import Command, CommandResponse
+from livedata.kafka.assigned_consumer import AssignedConsumer
 from livedata.kafka.settings import KafkaSettings
 from livedata.protocol.commands import encode_command
 from livedata.protocol.errors import DecodeError
@@ -50,15 +51,16 @@ class CommandClient:
         self._producer = Producer(
             {**settings.client_config(), "acks": "all", "enable.idempotence": True}
         )
-        self._consumer = Consumer(
+        # Kept assigned through the topic's deletion and recreation (AssignedConsumer).
+        self._consumer = AssignedConsumer(
             {
                 **settings.client_config(),
                 "group.id": f"livedata-client-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "latest",
-            }
+            },
+            {self._responses_topic: OFFSET_END},
         )
-        self._consumer.assign([TopicPartition(self._responses_topic, 0, OFFSET_END)])
         self._pending: list[CommandResponse] = []
         self._started_ms = time.time_ns() // 1_000_000
 

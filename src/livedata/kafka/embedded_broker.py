@@ -7,7 +7,11 @@ storage on a loopback address, as a child process of whoever starts it, so that
 Things about Tansu worth knowing (measured):
 
 - It keeps every byte ever produced in memory: there is no retention and no
-  DeleteRecords. Deleting a topic frees its memory. Watch ``rss_bytes()``.
+  DeleteRecords. Deleting a topic frees its memory. Watch ``rss_bytes()``; the
+  ``BrokerGuard`` keeps it under a budget by rotating topics (ADR 0006).
+- Deleting a topic that a librdkafka consumer has assigned kills that consumer
+  (SIGSEGV, see ``livedata.kafka.rotation``); rotations warn consumers first.
+- It announces the cluster id ``EMBEDDED_CLUSTER_ID``, so consumers know it rotates.
 - SIGINT stops it at once and frees the port; SIGTERM keeps the port bound for ~5 s.
 - If it cannot bind its port it logs an error and exits with status 0, so we check
   the port before spawning and treat any exit during start-up as a failure.
@@ -37,6 +41,8 @@ from typing import IO, Any, Self
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from livedata.kafka.rotation import EMBEDDED_CLUSTER_ID
+
 __all__ = [
     "DEFAULT_PORT",
     "BrokerBinaryNotFoundError",
@@ -46,6 +52,7 @@ __all__ = [
     "EmbeddedBroker",
     "PortInUseError",
     "free_port",
+    "process_rss_bytes",
     "tansu_binary",
 ]
 
@@ -210,6 +217,25 @@ def _parent_death_signal() -> None:
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def process_rss_bytes(pid: int) -> int:
+    """Resident memory (``VmRSS``) of process ``pid`` in bytes. Linux only.
+
+    Raises ``ProcessLookupError`` if the process is gone (or a zombie, which has no
+    resident memory).
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        raise ProcessLookupError(pid) from None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            value, unit = line.split()[1:3]
+            if unit != "kB":
+                raise BrokerError(f"unexpected VmRSS unit {unit!r}")
+            return int(value) * 1024
+    raise ProcessLookupError(pid)  # a zombie (exited, not yet reaped) has no VmRSS line
+
+
 _running: set[EmbeddedBroker] = set()
 """Started and not yet stopped; holding them here keeps a forgotten broker reachable
 for the exit hook (a dropped ``Popen`` would leave the process running)."""
@@ -316,6 +342,8 @@ class EmbeddedBroker:
         return [
             str(binary),
             "broker",
+            "--cluster-id",
+            EMBEDDED_CLUSTER_ID,
             "--listener-url",
             url,
             "--advertised-listener-url",
@@ -482,17 +510,9 @@ class EmbeddedBroker:
         """Resident memory of the broker process (``VmRSS``), in bytes. Linux only."""
         process = self._require_process()
         try:
-            status = Path(f"/proc/{process.pid}/status").read_text()
-        except (FileNotFoundError, ProcessLookupError):
+            return process_rss_bytes(process.pid)
+        except ProcessLookupError:
             raise BrokerNotRunningError(f"broker on {self.bootstrap} is not running") from None
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                value, unit = line.split()[1:3]
-                if unit != "kB":
-                    raise BrokerError(f"unexpected VmRSS unit {unit!r}")
-                return int(value) * 1024
-        # A zombie (exited, not yet reaped) has no VmRSS line.
-        raise BrokerNotRunningError(f"broker on {self.bootstrap} is not running")
 
     def _require_process(self) -> subprocess.Popen[bytes]:
         if self._process is None:

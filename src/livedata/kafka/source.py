@@ -5,6 +5,9 @@ message buffers) and appends each poll's messages as one chunk. When the queued 
 passes its byte budget the OLDEST chunks' data is dropped and counted, so a slow
 processor sees fresh data instead of a growing backlog; control messages (commands,
 ROIs, run transitions) are never dropped.
+
+The consumer is an ``AssignedConsumer``: it keeps its assignment through topics that
+are missing at start, deleted and recreated, or rotated by the embedded broker.
 """
 
 from __future__ import annotations
@@ -17,16 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from confluent_kafka import (
-    OFFSET_BEGINNING,
-    OFFSET_END,
-    Consumer,
-    KafkaError,
-    KafkaException,
-    TopicPartition,
-)
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaError
 
 from livedata.core.message import Message
+from livedata.kafka.assigned_consumer import AssignedConsumer
 from livedata.kafka.ingress import Ingress
 from livedata.kafka.settings import MAX_MESSAGE_BYTES, KafkaSettings
 
@@ -44,10 +41,8 @@ CONSUME_TIMEOUT_S = 0.1
 GET_TIMEOUT_S = 0.1
 """How long ``get_messages`` waits for data; bounds the loop's reaction to a stop."""
 
-ASSIGN_RETRY_S = 2.0
-"""How often missing topics are looked for again (broker down at start, topic recreated)."""
-
-METADATA_TIMEOUT_S = 5.0
+ERROR_LOG_INTERVAL_S = 10.0
+"""Consumer errors repeat while a broker is away; each kind is logged once per interval."""
 
 
 @dataclass(slots=True)
@@ -69,10 +64,12 @@ class KafkaSource:
     ) -> None:
         self._settings = settings
         self._ingress = ingress
-        self._topics = ingress.topics()
-        self._control_topics = ingress.control_topics()
         self._max_bytes = max_queue_bytes
-        self._consumer = Consumer(
+        control = ingress.control_topics()
+        # Data is read from the newest offset. Control topics are small and read from
+        # their start, filtered by timestamp below: a command sent while the newest
+        # offset was still being looked up is not missed (ADR 0002).
+        self._consumer = AssignedConsumer(
             {
                 **settings.client_config(),
                 "group.id": group_id,
@@ -83,17 +80,19 @@ class KafkaSource:
                 "max.partition.fetch.bytes": MAX_MESSAGE_BYTES,
                 "receive.message.max.bytes": MAX_MESSAGE_BYTES + 1_000_000,
                 "topic.metadata.refresh.interval.ms": 5000,
-            }
+            },
+            {t: OFFSET_BEGINNING if t in control else OFFSET_END for t in ingress.topics()},
+            # Before the service announces itself: what is sent after that is read.
+            assign_now=True,
         )
         self._started_ms = time.time_ns() // 1_000_000
         self._queue: deque[_Chunk] = deque()
         self._queued_bytes = 0
         self._cond = threading.Condition()
         self._stop = threading.Event()
-        self._assigned: set[str] = set()
-        self._next_assign = 0.0
         self.counters: Counter[str] = Counter()
         """consumed, dropped_messages, dropped_chunks, before_start, consumer_errors."""
+        self._last_error_log: dict[str, float] = {}
         self._thread = threading.Thread(target=self._run, name="kafka-source", daemon=True)
 
     def start(self) -> None:
@@ -118,7 +117,9 @@ class KafkaSource:
     def stats(self) -> Mapping[str, Any]:
         return {
             **dict(self.counters),
-            "assigned_topics": len(self._assigned),
+            # rotations_followed, topics_lost, topics_reassigned, partitions_added
+            **dict(self._consumer.counters),
+            "assigned_topics": len(self._consumer.assigned_topics()),
             "rejected": self._ingress.stats(),
         }
 
@@ -127,39 +128,11 @@ class KafkaSource:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                self._ensure_assigned()
                 polled = self._consumer.consume(CONSUME_BATCH, CONSUME_TIMEOUT_S)
                 self._take(polled)
             except Exception:  # the thread must outlive any single bad poll
                 logger.exception("consumer_loop_failed")
                 time.sleep(CONSUME_TIMEOUT_S)
-
-    def _ensure_assigned(self) -> None:
-        if len(self._assigned) == len(self._topics) or time.monotonic() < self._next_assign:
-            return
-        self._next_assign = time.monotonic() + ASSIGN_RETRY_S
-        try:
-            metadata = self._consumer.list_topics(timeout=METADATA_TIMEOUT_S)
-        except KafkaException as err:  # broker down: keep running, retry later
-            logger.warning("broker_unreachable", error=str(err))
-            return
-        new: list[TopicPartition] = []
-        for topic in self._topics:
-            meta = metadata.topics.get(topic)
-            if topic in self._assigned or meta is None or meta.error is not None:
-                continue
-            # Data is read from the newest offset. Control topics are small and read from
-            # their start, filtered by timestamp below: a command sent while the newest
-            # offset was still being looked up is not missed.
-            offset = OFFSET_BEGINNING if topic in self._control_topics else OFFSET_END
-            new.extend(TopicPartition(topic, p, offset) for p in meta.partitions)
-            self._assigned.add(topic)
-        if new:
-            self._consumer.incremental_assign(new)
-            logger.info("topics_assigned", topics=sorted({tp.topic for tp in new}))
-        missing = sorted(set(self._topics) - self._assigned)
-        if missing:
-            logger.info("topics_missing", topics=missing)
 
     def _take(self, polled: list[Any]) -> None:
         messages: list[Message[Any]] = []
@@ -202,14 +175,16 @@ class KafkaSource:
             self._queue[0].messages[:0] = control
 
     def _on_error(self, kafka_message: Any, error: KafkaError) -> None:
+        # Lost topics are unassigned and taken again by the AssignedConsumer itself.
         self.counters["consumer_errors"] += 1
-        if error.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_PARTITION):
-            topic = kafka_message.topic()
-            if topic in self._assigned:
-                # The topic vanished (deleted, broker restarted empty): assign it anew.
-                self._consumer.incremental_unassign(
-                    [TopicPartition(topic, p) for p in (kafka_message.partition(),)]
-                )
-                self._assigned.discard(topic)
-                self._next_assign = 0.0
-        logger.warning("consumer_error", error=str(error), topic=kafka_message.topic())
+        now = time.monotonic()
+        if now - self._last_error_log.get(error.name(), -ERROR_LOG_INTERVAL_S) >= (
+            ERROR_LOG_INTERVAL_S
+        ):
+            self._last_error_log[error.name()] = now
+            logger.warning(
+                "consumer_error",
+                error=str(error),
+                topic=kafka_message.topic(),
+                count=self.counters["consumer_errors"],
+            )
