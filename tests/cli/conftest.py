@@ -23,7 +23,6 @@ from livedata.config.registry import load_instrument
 from livedata.config.topics import Topic
 from livedata.core.values import LogSample
 from livedata.kafka.settings import KafkaSettings
-from livedata.kafka.topics import create_topics
 from livedata.protocol.f144 import encode_f144
 from livedata.services.runner import ServiceOptions, build_service
 from livedata.testing.stack import RawProducer, RunningService
@@ -46,14 +45,6 @@ def _keep_logging_config() -> Iterator[None]:
     saved = structlog.get_config()
     yield
     structlog.configure(**saved)
-
-
-@pytest.fixture
-def dummy(instrument_name: str, kafka_settings: KafkaSettings) -> Instrument:
-    """The dummy instrument under a unique name, with its topics created."""
-    instrument = dataclasses.replace(load_instrument("dummy"), name=instrument_name)
-    create_topics(kafka_settings, instrument_name)
-    return instrument
 
 
 @pytest.fixture

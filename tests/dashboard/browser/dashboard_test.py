@@ -113,7 +113,7 @@ def test_stop_changes_the_job_state(stack: Stack, page: Page) -> None:
     open_dashboard(page, stack.url)
     open_tab(page, "Workflows")
     card = workflow(page, "timeseries_data")
-    row = card.locator(".bk-Row").filter(
+    row = card.locator(".ld-job").filter(
         has=page.locator(".ld-job-row", has_text=str(job.job_number)[:8])
     )
     expect(row.locator(".ld-job-active")).to_be_visible(timeout=20_000)
