@@ -11,6 +11,10 @@ it one after the other. Two scenarios per N:
 - **saturated**: outputs at ``--saturate-rate`` Hz (default 20) and sessions polling
   every 100 ms: more than the server can send, so the figure is its capacity.
 
+Then one check of isolation: three pages at the nominal rate, one of them with its CPU
+throttled 20x (Chrome DevTools emulation); printed are the frames each page received,
+the two normal ones should still get every update.
+
 A *cell-frame* is one plot layer updated in one browser (the server counts them as it
 sends them; each page also counts what it received). Time to first plot is measured in
 the browser: from ``page.goto`` to the first plot data arriving (median over pages).
@@ -109,6 +113,8 @@ class Result:
     """The dashboard server thread (sessions' callbacks, serialisation, websockets)."""
     process_cpu: float
     """The whole process: server thread plus the fake backend feeding it."""
+    per_page: list[float]
+    """Cell-frames/s each page received."""
 
     @property
     def ms_per_frame(self) -> float:
@@ -121,7 +127,7 @@ class Result:
 
 
 def run(browser: Browser, *, sessions: int, cells: int, rate: float, tick_ms: int,
-        seconds: float, scenario: str) -> Result:  # fmt: skip
+        seconds: float, scenario: str, throttle: float = 1.0) -> Result:  # fmt: skip
     inst = load_instrument("dummy")
     backend = FakeBackend(inst)
     for name, sources in JOBS.items():
@@ -145,10 +151,13 @@ def run(browser: Browser, *, sessions: int, cells: int, rate: float, tick_ms: in
             page.wait_for_function("window.livedataFrames > 0", timeout=60_000)
             firsts.append(time.perf_counter() - started)
             pages.append(page)
+        if throttle > 1:  # the first page's browser runs ``throttle`` times slower
+            cdp = context.new_cdp_session(pages[0])
+            cdp.send("Emulation.setCPUThrottlingRate", {"rate": throttle})
         time.sleep(2.0)  # let every session reach its steady state
         m = ctx.metrics
         frames0, ticks0, skipped0 = m.cell_frames, m.ticks, m.ticks_skipped
-        browser0 = sum(p.evaluate("window.livedataFrames") for p in pages)
+        each0 = [p.evaluate("window.livedataFrames") for p in pages]
         cpu0, wall0 = time.process_time(), time.perf_counter()
         thread0 = thread_cpu_s(server.native_id)
         time.sleep(seconds)
@@ -158,7 +167,8 @@ def run(browser: Browser, *, sessions: int, cells: int, rate: float, tick_ms: in
         frames = m.cell_frames - frames0
         ticks = m.ticks - ticks0
         skipped = m.ticks_skipped - skipped0
-        received = sum(p.evaluate("window.livedataFrames") for p in pages) - browser0
+        each = [p.evaluate("window.livedataFrames") - e for p, e in zip(pages, each0, strict=True)]
+        received = sum(each)
         for page in pages:
             page.close()
     finally:
@@ -178,6 +188,7 @@ def run(browser: Browser, *, sessions: int, cells: int, rate: float, tick_ms: in
         first_plot_s=statistics.median(firsts),
         server_cpu=thread / wall,
         process_cpu=cpu / wall,
+        per_page=[n / wall for n in each],
     )
 
 
@@ -224,6 +235,23 @@ def main() -> None:
                         f"{r.process_cpu:>9.0%}",
                         flush=True,
                     )
+            # A slow browser must not slow the others: one page runs 20x slower.
+            slow = run(
+                browser,
+                sessions=3,
+                cells=args.cells,
+                rate=1.0,
+                tick_ms=500,
+                seconds=args.seconds,
+                scenario="one slow",
+                throttle=20.0,
+            )
+            rates = ", ".join(f"{r:.1f}" for r in slow.per_page)
+            print(
+                f"one slow page (CPU throttled 20x) among 3, nominal: cell-frames/s per "
+                f"page [{rates}] (asked {args.cells} each); server "
+                f"{slow.ms_per_frame:.2f} ms/frame"
+            )
         finally:
             browser.close()
     print(

@@ -1,9 +1,10 @@
 """Soak: the whole demo stack at a high event rate, with the broker's memory budget.
 
 Runs ``livedata demo`` (embedded broker with its memory budget, the four services, the
-fake producers, the default jobs) for ``--minutes`` and every ``--sample-s`` seconds
-prints one row: the resident memory of the broker, of every service, of the fake
-producers and of the demo process (which runs the broker's guard), the rotations so far,
+fake producers, the dashboard server, the default jobs) for ``--minutes`` and every
+``--sample-s`` seconds prints one row: the resident memory of the broker, of every
+service, of the fake producers, of the dashboard server and of the demo process (which
+runs the broker's guard), the rotations so far,
 the events per second the detector view counted in that interval (from its
 ``counts_total`` results), and the data age of those results (wall time at receipt
 minus the end of the window they cover). The summary gives peaks against the budget,
@@ -53,6 +54,7 @@ PROCESSES = (
     "data_reduction",
     "timeseries",
     "fake_producers",
+    "dashboard",
     "demo",
 )
 START_TIMEOUT_S = 180.0
@@ -93,6 +95,8 @@ def children(pid: int) -> dict[str, int]:
             found["broker"] = int(entry.name)
         elif match := re.search(r"livedata\.services\.(\w+)", cmdline):
             found[match.group(1)] = int(entry.name)
+        elif "livedata.cli.dashboard" in cmdline:
+            found["dashboard"] = int(entry.name)
     return found
 
 
@@ -208,6 +212,8 @@ def main() -> int:
             str(budget),
             "--status-interval",
             "0",
+            "--dashboard-port",
+            str(free_port()),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -243,7 +249,8 @@ def soak(args, budget: int, demo, log: DemoLog, results: Results) -> int:
     )
     header = (
         f"{'t s':>5} {'broker':>7} {'detect':>7} {'monitor':>7} {'reduct':>7} {'tseries':>7} "
-        f"{'fakes':>7} {'demo':>6} {'rot':>4} {'ev/s':>8} {'age50':>6} {'agemax':>6} {'load':>5}"
+        f"{'fakes':>7} {'dashb':>7} {'demo':>6} {'rot':>4} {'ev/s':>8} {'age50':>6} "
+        f"{'agemax':>6} {'load':>5}"
     )
     print("RSS in MiB; ev/s counted by the detector view; age of its results in s")
     print(header, flush=True)

@@ -24,7 +24,7 @@ import os
 import re
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -68,6 +68,15 @@ POLL_S = 1.0
 
 SETTLE_S = 1.0
 """Margin for the broker to hand freed memory back and for a late poll."""
+
+RECENT_ROTATIONS = 5
+"""Rotations whose growth is remembered: enough to ride out one quiet rotation, few
+enough that a burst of load long past stops lowering the trigger."""
+
+OVERSHOOT_MARGIN = 1.25
+"""The next rotation starts early enough that the largest growth seen during one
+rotation (grace period, deleting gigabytes under load, a producer catching up on what
+it queued), a quarter more, still fits under the budget."""
 
 GROWTH_SMOOTHING = 0.3
 """Weight of the newest growth sample in the running estimate (bytes/s). The trigger
@@ -223,6 +232,11 @@ class BrokerGuard:
         self._last_rotation: RotationRecord | None = None
         self._over_budget_polls = 0
         self._rotating = False
+        self._rotation_start_rss = 0
+        self._overshoot = 0
+        """Most the broker grew since the start of the rotation under way."""
+        self._overshoots: deque[int] = deque(maxlen=RECENT_ROTATIONS)
+        """The same for the last few rotations."""
         self._last_warning: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -276,6 +290,8 @@ class BrokerGuard:
             return
         with self._lock:
             self._rotating = True
+            self._rotation_start_rss = rss
+            self._overshoot = 0
         if self._thread is None:
             self._rotate_tiers()
             return
@@ -315,6 +331,7 @@ class BrokerGuard:
                 if after is not None:
                     self._rearm_at = after + int(REARM_GAIN * self._budget.limit)
                 self._last = None  # the next growth sample must not span the rotation
+                self._overshoots.append(self._overshoot)
                 self._rotating = False
 
     def _measure(self, *, sample_growth: bool = True) -> int:
@@ -330,15 +347,21 @@ class BrokerGuard:
             self._last = (now, rss)
             self._rss_now = rss
             self._peak = max(self._peak, rss)
+            if self._rotating:
+                self._overshoot = max(self._overshoot, rss - self._rotation_start_rss)
         return rss
 
     def _trigger(self) -> int:
         """Rotate at the high-water mark, or earlier when the broker grows so fast that
-        it would pass the budget before a rotation completes; never below the low-water
+        it would pass the budget before a rotation completes (foreseen from the growth
+        rate, and from the growth seen during past rotations); never below the low-water
         mark, and not before memory grew again after the last rotation."""
         with self._lock:
             growth = max(self._growth, self._latest_growth)
-            foreseen = self._budget.limit - int(growth * self._lead_s)
+            foreseen = self._budget.limit - max(
+                int(growth * self._lead_s),
+                int(OVERSHOOT_MARGIN * max(self._overshoots, default=0)),
+            )
             trigger = min(self._budget.high_water, max(self._budget.low_water, foreseen))
             return max(trigger, self._rearm_at)
 

@@ -34,6 +34,7 @@ from livedata.dashboard.policy.updates import Rendered, current_versions, plan_c
 from livedata.dashboard.ui import export
 from livedata.dashboard.ui.cell_options import CellOptions
 from livedata.dashboard.ui.context import DashboardContext, JobIndex
+from livedata.dashboard.ui.format import escape
 from livedata.dashboard.ui.frames import FrameOptions, axis_labels
 from livedata.dashboard.ui.livehtml import LiveHTML
 from livedata.dashboard.ui.plots import FAMILIES, PlotView, ValueView
@@ -159,7 +160,7 @@ class CellView:
 
     def _build_body(self) -> None:
         layers = list(self.cell.layers)
-        self._title.object = f"<b>{_escape(cell_title(self.cell))}</b>"
+        self._title.object = f"<b>{escape(cell_title(self.cell))}</b>"
         family = FAMILIES[layers[0].plotter] if layers else None
         self.shown = _of_first_family(layers)
         hidden = [layer for layer in layers if FAMILIES[layer.plotter] != family]
@@ -197,7 +198,7 @@ class CellView:
         if hidden:
             names = ", ".join(f"{la.output_name} ({la.plotter.value})" for la in hidden)
             children.append(
-                pn.pane.HTML(f"<small>Not shown (other kind of plot): {_escape(names)}</small>")
+                pn.pane.HTML(f"<small>Not shown (other kind of plot): {escape(names)}</small>")
             )
         self._plane.visible = any(la.plotter is PlotterKind.SLICER for la in self.shown)
         self._png[:] = png
@@ -304,7 +305,7 @@ class CellView:
         if self._problem.visible != (problem is not None):
             self._problem.visible = problem is not None
         if problem is not None:
-            self._problem.object = f"<small>{_escape(problem)}</small>"
+            self._problem.object = f"<small>{escape(problem)}</small>"
         self.view.draw(i, frame)
         return 1
 
@@ -415,7 +416,7 @@ class CellView:
         self._on_change(self.cell)
 
     def _show_problem(self, text: str) -> None:
-        self._problem.object = f"<small>{_escape(text)}</small>"
+        self._problem.object = f"<small>{escape(text)}</small>"
         self._problem.visible = True
 
     # -- options --------------------------------------------------------------------
@@ -471,7 +472,3 @@ def _of_first_family(layers: tuple[Layer, ...] | list[Layer]) -> list[Layer]:
         return []
     family = FAMILIES[layers[0].plotter]
     return [layer for layer in layers if FAMILIES[layer.plotter] == family]
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -9,6 +9,7 @@ import panel as pn
 
 from livedata.dashboard.policy.display import TimeWindow
 from livedata.dashboard.policy.grid import DisplayOptions, GridError
+from livedata.dashboard.ui.format import escape
 from livedata.dashboard.ui.picker import OutputPicker
 from livedata.dashboard.ui.plots import FAMILIES
 
@@ -114,7 +115,7 @@ class CellOptions:
                 window=TimeWindow(WINDOWS[self.window.value]),
             )
         except (GridError, ValueError) as err:
-            self.message.object = f"<span style='color:#cf222e'>{err}</span>"
+            self.message.object = f"<span style='color:#cf222e'>{escape(str(err))}</span>"
             return
         self.message.object = ""
         self._view.set_options(options)
@@ -125,8 +126,8 @@ class CellOptions:
             remove = pn.widgets.Button(label="remove", color="light", width=70)
             remove.on_click(self._remover(i))
             text = (
-                f"{layer.workflow_id.name} · {layer.source_name} · {layer.output_name} "
-                f"<i>({layer.plotter.value})</i>"
+                escape(f"{layer.workflow_id.name} · {layer.source_name} · {layer.output_name}")
+                + f" <i>({layer.plotter.value})</i>"
             )
             rows.append(pn.Row(pn.pane.HTML(text), remove, margin=0))
         self.layers[:] = rows
@@ -147,6 +148,6 @@ class CellOptions:
         try:
             self._view.set_layers((*self._view.cell.layers, layer))
         except GridError as err:
-            self.message.object = f"<span style='color:#cf222e'>{err}</span>"
+            self.message.object = f"<span style='color:#cf222e'>{escape(str(err))}</span>"
             return
         self._list_layers()

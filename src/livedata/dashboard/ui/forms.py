@@ -21,6 +21,7 @@ from livedata.dashboard.ui.form_model import (
     errors_by_path,
     parse_json_field,
 )
+from livedata.dashboard.ui.format import escape
 
 ERROR_CLASS = "ld-field-error"
 """CSS class of every inline error (tests and styles find errors by it)."""
@@ -72,7 +73,7 @@ class ParamsForm:
         self.clear_errors()
         for path, messages in errors_by_path(error, self.fields).items():
             pane = self._errors.get(path, self._errors[()])
-            pane.object = "<br>".join(_escape(m) for m in messages)
+            pane.object = "<br>".join(escape(m) for m in messages)
             pane.visible = True
 
     def clear_errors(self) -> None:
@@ -108,8 +109,8 @@ class ParamsForm:
         )
         self._groups[spec.path] = body
         header: Any = pn.pane.HTML(
-            f"<b>{_escape(spec.label)}</b>"
-            + (f" <small>{_escape(spec.description)}</small>" if spec.description else ""),
+            f"<b>{escape(spec.label)}</b>"
+            + (f" <small>{escape(spec.description)}</small>" if spec.description else ""),
             margin=(4, 5, 0, 5),
         )
         if spec.optional:
@@ -204,7 +205,3 @@ def _error_pane() -> pn.pane.HTML:
         styles={"color": "#b42318", "font-size": "0.9em"},
         margin=(0, 5, 4, 5),
     )
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

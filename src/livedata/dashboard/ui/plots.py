@@ -28,6 +28,7 @@ from livedata.dashboard.policy.autoscale import (
 )
 from livedata.dashboard.policy.grid import DisplayOptions, Layer
 from livedata.dashboard.policy.plotters import PlotterKind
+from livedata.dashboard.ui.format import escape
 from livedata.dashboard.ui.frames import CURVE_COLORS, Frame
 from livedata.dashboard.ui.hvsetup import ensure_holoviews
 from livedata.dashboard.ui.livehtml import LiveHTML
@@ -319,8 +320,9 @@ class ValueView:
 
     def _html(self) -> str:
         rows = "".join(
-            f"<div style='font-size:0.85em;color:#57606a'>{title}</div>"
-            f"<div class='ld-value-text' style='font-size:2em;font-weight:600'>{text}</div>"
+            f"<div style='font-size:0.85em;color:#57606a'>{escape(title)}</div>"
+            f"<div class='ld-value-text' style='font-size:2em;font-weight:600'>"
+            f"{escape(text)}</div>"
             for title, text in zip(self._titles, self._texts, strict=True)
         )
         return f"<div style='padding:6px'>{rows}</div>"

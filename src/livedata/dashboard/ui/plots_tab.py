@@ -11,6 +11,7 @@ import panel as pn
 from livedata.dashboard.policy.grid import Cell, Grid, GridError, Tab, check_grid
 from livedata.dashboard.ui.cell import CellView
 from livedata.dashboard.ui.context import DashboardContext
+from livedata.dashboard.ui.format import escape
 from livedata.dashboard.ui.picker import OutputPicker
 
 ROW_HEIGHT = 330
@@ -77,7 +78,7 @@ class PlotsTab:
     # -- building -----------------------------------------------------------------
 
     def _show_grid(self) -> None:
-        self._grid_title.object = f"<b style='font-size:1.1em'>{_escape(self.grid.title)}</b>"
+        self._grid_title.object = f"<b style='font-size:1.1em'>{escape(self.grid.title)}</b>"
         self._views = [[] for _ in self.grid.tabs]
         self.tabs[:] = [(tab.title, self._layout(i, tab)) for i, tab in enumerate(self.grid.tabs)]
 
@@ -255,13 +256,13 @@ class PlotsTab:
             self._say([f"not saved: {err}"])
             return
         self._refresh_choices()
-        self.message.object = f"<small>Saved as {_escape(name)} ({_escape(str(path))}).</small>"
+        self.message.object = f"<small>Saved as {escape(name)} ({escape(str(path))}).</small>"
 
     def _say(self, problems: list[str]) -> None:
         if not problems:
             self.message.object = ""
             return
-        items = "".join(f"<li>{_escape(p)}</li>" for p in problems)
+        items = "".join(f"<li>{escape(p)}</li>" for p in problems)
         self.message.object = f"<ul style='color:#cf222e;margin:2px'>{items}</ul>"
 
     def cells(self, tab_index: int | None = None) -> list[CellView]:
@@ -277,7 +278,3 @@ class PlotsTab:
             return 0
         jobs = self.ctx.jobs(now_ns)
         return sum(view.refresh(now_ns, jobs) for view in self._views[active])
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

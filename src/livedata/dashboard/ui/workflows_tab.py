@@ -166,7 +166,8 @@ class WorkflowCard:
             for row in rows:
                 text = LiveHTML(css_classes=["ld-job-row"], margin=(6, 5), width=430)
                 self._job_texts[row.status.job_id] = text
-                widgets.append(pn.Row(text, *self._buttons(row.status.job_id), margin=0))
+                buttons = self._buttons(row.status.job_id)
+                widgets.append(pn.Row(text, *buttons, margin=0, css_classes=["ld-job"]))
             if not widgets:
                 widgets = [pn.pane.HTML("<small><i>No jobs.</i></small>", margin=(4, 5))]
             self.jobs[:] = widgets
