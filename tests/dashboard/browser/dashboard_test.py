@@ -179,13 +179,6 @@ def test_the_status_tab_lists_the_services(stack: Stack, page: Page, screenshots
     page.screenshot(path=str(screenshots / "status.png"), full_page=True)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "in a clean-clone CI run the HDF5 export button of the first cell was reported "
-        "not visible for 30 s (passes in the working tree); under investigation"
-    ),
-)
 def test_export_downloads_the_cells_data(stack: Stack, page: Page, tmp_path: Path) -> None:
     open_dashboard(page, stack.url)
     image = cell(page, "Panel 0, current window")
