@@ -7,9 +7,13 @@ service, of the fake producers, of the dashboard server and of the demo process 
 runs the broker's guard), the rotations so far,
 the events per second the detector view counted in that interval (from its
 ``counts_total`` results), and the data age of those results (wall time at receipt
-minus the end of the window they cover). The summary gives peaks against the budget,
-rotations by tier, how quickly services let go of a rotating topic, events delivered as
-a share of those requested, data age percentiles and each process's CPU share.
+minus the end of the window they cover), and the batches each service's Kafka source
+dropped so far (``stream_stats["ingress"]["dropped_chunks"]`` of its newest heartbeat:
+whole consumed batches shed, oldest first, when the processor fell behind). The summary
+gives peaks against the budget, rotations by tier, how quickly services let go of a
+rotating topic, events delivered as a share of those requested, data age percentiles,
+each process's CPU share, and per service the dropped batches and messages and the jobs
+its memory guard stopped.
 
 Run: ``.venv/bin/python benchmarks/demo_soak.py [--minutes 10] [--event-rate 1e7]
 [--broker-memory 4G]`` (on two cores, the producer, broker, services and this reader
@@ -34,14 +38,15 @@ from pathlib import Path
 
 import numpy as np
 
-from livedata.cli.broker import format_bytes
 from livedata.cli.watch import tail_consumer
 from livedata.config.topics import Topic, topic_name
-from livedata.kafka.broker_guard import default_budget_bytes, parse_size
+from livedata.core.memory import describe_bytes, parse_size
+from livedata.kafka.broker_guard import default_budget_bytes
 from livedata.kafka.embedded_broker import free_port
 from livedata.kafka.settings import KafkaSettings
 from livedata.protocol.da00 import decode_da00
 from livedata.protocol.errors import DecodeError
+from livedata.protocol.heartbeats import ServiceHeartbeat, decode_heartbeat
 from livedata.protocol.result_key import decode_result_key
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -57,6 +62,7 @@ PROCESSES = (
     "dashboard",
     "demo",
 )
+SERVICES = ("detector_data", "monitor_data", "data_reduction", "timeseries")
 START_TIMEOUT_S = 180.0
 
 _TIME = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z"
@@ -144,6 +150,45 @@ class Results:
 
 
 @dataclass
+class Heartbeats:
+    """The newest heartbeat of each service, collected on a thread."""
+
+    newest: dict[str, ServiceHeartbeat] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def read(self, settings: KafkaSettings, stop: threading.Event) -> None:
+        consumer = tail_consumer(settings, topic_name(INSTRUMENT, Topic.HEARTBEAT))
+        try:
+            while not stop.is_set():
+                for message in consumer.consume(200, 0.2):
+                    if message.error() is not None:
+                        continue
+                    try:
+                        beat = decode_heartbeat(message.value() or b"")
+                    except DecodeError:
+                        continue
+                    if isinstance(beat, ServiceHeartbeat):
+                        with self.lock:
+                            self.newest[beat.status.service_name] = beat
+        finally:
+            consumer.close()
+
+    def counter(self, service: str, group: str, name: str) -> int | None:
+        """``stream_stats[group][name]`` of the service's newest heartbeat, if any."""
+        with self.lock:
+            beat = self.newest.get(service)
+        if beat is None:
+            return None
+        stats = beat.status.stream_stats.get(group)
+        return int(stats.get(name, 0)) if isinstance(stats, dict) else 0
+
+    def dropped(self) -> str:
+        """Dropped batches per service, ``det/mon/red/ts`` (``-``: no heartbeat yet)."""
+        counts = [self.counter(s, "ingress", "dropped_chunks") for s in SERVICES]
+        return "/".join("-" if c is None else str(c) for c in counts)
+
+
+@dataclass
 class DemoLog:
     """The demo's merged output, kept in a file and scanned for the guard's events."""
 
@@ -225,13 +270,15 @@ def main() -> int:
     threading.Thread(target=log.pump, args=(demo.stdout,), daemon=True).start()
     stop = threading.Event()
     results = Results()
+    beats = Heartbeats()
     try:
         if not log.results_flow.wait(START_TIMEOUT_S):
             print(f"the demo did not start its jobs; see {log_path}", file=sys.stderr)
             return 1
         reader = threading.Thread(target=results.read, args=(settings, stop), daemon=True)
         reader.start()
-        return soak(args, budget, demo, log, results)
+        threading.Thread(target=beats.read, args=(settings, stop), daemon=True).start()
+        return soak(args, budget, demo, log, results, beats)
     finally:
         stop.set()
         demo.send_signal(signal.SIGINT)
@@ -242,17 +289,20 @@ def main() -> int:
         print(f"demo output: {log_path} ({log.errors} error lines)")
 
 
-def soak(args, budget: int, demo, log: DemoLog, results: Results) -> int:
+def soak(args, budget: int, demo, log: DemoLog, results: Results, beats: Heartbeats) -> int:
     print(
         f"demo soak: {args.event_rate:.0e} events/s for {args.minutes:g} min, broker budget "
-        f"{format_bytes(budget)}, {os.cpu_count()} cores, load before {os.getloadavg()[0]:.2f}"
+        f"{describe_bytes(budget)}, {os.cpu_count()} cores, load before {os.getloadavg()[0]:.2f}"
     )
     header = (
         f"{'t s':>5} {'broker':>7} {'detect':>7} {'monitor':>7} {'reduct':>7} {'tseries':>7} "
         f"{'fakes':>7} {'dashb':>7} {'demo':>6} {'rot':>4} {'ev/s':>8} {'age50':>6} "
-        f"{'agemax':>6} {'load':>5}"
+        f"{'agemax':>6} {'load':>5}  dropped det/mon/red/ts"
     )
-    print("RSS in MiB; ev/s counted by the detector view; age of its results in s")
+    print(
+        "RSS in MiB; ev/s counted by the detector view; age of its results in s; "
+        "batches dropped by each service's source so far"
+    )
     print(header, flush=True)
     pids = {**children(demo.pid), "demo": demo.pid}
     rss: dict[str, list[int]] = defaultdict(list)
@@ -283,7 +333,7 @@ def soak(args, budget: int, demo, log: DemoLog, results: Results) -> int:
             + " ".join(f"{mib(row[n]):>{6 if n == 'demo' else 7}}" for n in PROCESSES)
             + f" {len(log.rotations):>4} {rate:>8.2e} "
             + (f"{np.median(ages):>6.2f} {max(ages):>6.2f}" if ages else f"{'-':>6} {'-':>6}")
-            + f" {os.getloadavg()[0]:>5.2f}",
+            + f" {os.getloadavg()[0]:>5.2f}  {beats.dropped()}",
             flush=True,
         )
     elapsed = time.time() - started
@@ -294,13 +344,14 @@ def soak(args, budget: int, demo, log: DemoLog, results: Results) -> int:
         except OSError:
             cpu[name] = float("nan")
     summarise(args, budget, elapsed, broker_peak, rss, cpu, log, results, started)
+    summarise_services(beats)
     return 0 if demo.poll() is None else 1
 
 
 def summarise(args, budget, elapsed, broker_peak, rss, cpu, log, results, started) -> None:
     print()
     print(
-        f"broker: peak {format_bytes(broker_peak)} of a {format_bytes(budget)} budget "
+        f"broker: peak {describe_bytes(broker_peak)} of a {describe_bytes(budget)} budget "
         f"({broker_peak / budget:.0%}), sampled every second"
     )
     tiers = defaultdict(int)
@@ -309,7 +360,7 @@ def summarise(args, budget, elapsed, broker_peak, rss, cpu, log, results, starte
     freed = [before - after for _, _, before, after in log.rotations]
     print(
         f"rotations: {len(log.rotations)} ({dict(tiers)}), one every "
-        f"{elapsed / len(log.rotations):.0f} s, freeing {format_bytes(np.median(freed))} "
+        f"{elapsed / len(log.rotations):.0f} s, freeing {describe_bytes(np.median(freed))} "
         "(median)"
         if log.rotations
         else "rotations: none"
@@ -349,6 +400,22 @@ def summarise(args, budget, elapsed, broker_peak, rss, cpu, log, results, starte
             f"; CPU {cpu.get(name, float('nan')):>5.0%}"
         )
     print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}")
+
+
+def summarise_services(beats: Heartbeats) -> None:
+    print("services (newest heartbeat): dropped batches / messages; jobs the memory guard stopped")
+    for service in SERVICES:
+        chunks = beats.counter(service, "ingress", "dropped_chunks")
+        if chunks is None:
+            print(f"  {service:<15} no heartbeat")
+            continue
+        messages = beats.counter(service, "ingress", "dropped_messages")
+        stopped = beats.counter(service, "memory", "jobs_stopped")
+        limit = beats.counter(service, "memory", "limit_bytes")
+        print(
+            f"  {service:<15} {chunks} / {messages}; memory guard stopped {stopped} "
+            f"(limit {describe_bytes(limit or 0)})"
+        )
 
 
 if __name__ == "__main__":

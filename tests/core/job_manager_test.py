@@ -4,7 +4,13 @@ import uuid
 
 import pytest
 
-from livedata.core.control import JobAction, JobCommand, RunPolicy, WorkflowConfig
+from livedata.core.control import (
+    InvalidCommand,
+    JobAction,
+    JobCommand,
+    RunPolicy,
+    WorkflowConfig,
+)
 from livedata.core.identity import JobId, WorkflowId
 from livedata.core.job_manager import JobManager
 from livedata.core.values import RunStart, RunStop
@@ -58,6 +64,17 @@ def test_the_designated_service_refuses_what_nobody_can_own(workflow_id, reason)
     assert reason in (response.error or "")
     assert response.device == "panel_0"
     assert manager(answers_unowned=False).handle(command) == []
+
+
+def test_the_designated_service_refuses_an_invalid_command_once() -> None:
+    invalid = InvalidCommand(message_id=str(uuid.uuid4()), device="panel_0", error="bins: bad")
+    jobs = manager(answers_unowned=True)
+    assert not jobs.will_act_on(invalid)
+    (response,) = jobs.handle(invalid)
+    assert (response.message_id, response.device) == (invalid.message_id, "panel_0")
+    assert response.error == "invalid command: bins: bad"
+    assert jobs.handle(invalid) == []  # re-delivered: answered once
+    assert manager(answers_unowned=False).handle(invalid) == []
 
 
 def test_another_services_workflow_gets_no_answer_even_from_the_designated_one() -> None:

@@ -14,6 +14,7 @@ import scipp as sc
 from hostile_payloads import (
     DA00_C_STRING,
     DECODERS,
+    GARBAGE,
     JOB,
     TOF,
     VALID,
@@ -24,11 +25,13 @@ from hostile_payloads import (
     Decoder,
     RawVariable,
     ad00,
+    cut,
     da00,
     decode_6s4t_now,
     decode_pl72_now,
     ev44,
     f144_with_string_member,
+    roi_payload,
     with_vector_length,
 )
 from streaming_data_types import serialise_ad00, serialise_f144, serialise_pl72
@@ -42,38 +45,6 @@ from livedata.protocol.f144 import decode_f144, encode_f144
 from livedata.protocol.roi import decode_roi
 
 R = DecodeReason
-
-GARBAGE = np.random.default_rng(seed=20).integers(0, 256, size=300, dtype=np.uint8).tobytes()
-
-
-def roi_payload(
-    *,
-    shape: str = "rectangle",
-    x: list[float],
-    y: list[float],
-    index: list[int],
-    dim: str = "bounds",
-    x_unit: str | None = None,
-    y_unit: str | None = None,
-    index_dtype: str = "int32",
-    job_number: str = str(JOB.job_number),
-) -> bytes:
-    """An ROI message built straight from arrays, bypassing the encoder's checks."""
-    n = len(x)
-    data = sc.DataArray(
-        sc.ones(dims=[dim], shape=[n], dtype="int32", unit=None),
-        coords={
-            "x": sc.array(dims=[dim], values=np.array(x, dtype=float), unit=x_unit),
-            "y": sc.array(dims=[dim], values=np.array(y, dtype=float), unit=y_unit),
-            "roi_index": sc.array(dims=[dim], values=index, dtype=index_dtype, unit=None),
-        },
-    )
-    return encode_da00(f"panel_0/{job_number}/roi_{shape}", data, timestamp_ns=0)
-
-
-def cut(payload: bytes, at: int) -> bytes:
-    return payload[:at]
-
 
 CASES = [
     # --- framing, for every decoder -------------------------------------------------

@@ -26,7 +26,7 @@ from livedata.core.control import Roi, RoiUpdate
 from livedata.core.identity import JobId
 from livedata.core.values import AreaFrame, EventBatch, LogSample, RunStart, RunStop
 from livedata.protocol.ad00 import decode_ad00, encode_ad00
-from livedata.protocol.da00 import decode_da00, encode_da00
+from livedata.protocol.da00 import decode_da00, decode_da00_variables, encode_da00
 from livedata.protocol.ev44 import decode_ev44, encode_ev44
 from livedata.protocol.f144 import decode_f144, encode_f144
 from livedata.protocol.roi import decode_roi, encode_roi
@@ -74,6 +74,7 @@ DECODERS: dict[str, Decoder] = {
     "f144": decode_f144,
     "ad00": decode_ad00,
     "da00": decode_da00,
+    "da00_variables": decode_da00_variables,
     "pl72": decode_pl72_now,
     "6s4t": decode_6s4t_now,
     "roi": decode_roi,
@@ -84,6 +85,7 @@ VALID: dict[str, bytes] = {
     "f144": VALID_F144,
     "ad00": VALID_AD00,
     "da00": VALID_DA00,
+    "da00_variables": VALID_DA00,
     "pl72": VALID_PL72,
     "6s4t": VALID_6S4T,
     "roi": VALID_ROI,
@@ -94,6 +96,7 @@ SCHEMA_IDS: dict[str, bytes] = {
     "f144": b"f144",
     "ad00": b"ad00",
     "da00": b"da00",
+    "da00_variables": b"da00",
     "pl72": b"pl72",
     "6s4t": b"6s4t",
     "roi": b"da00",
@@ -247,6 +250,41 @@ def da00(variables: list[RawVariable], *, source_name: str = "key") -> bytes:
     da00_DataArray.AddData(builder, data_vector)
     builder.Finish(da00_DataArray.End(builder), file_identifier=b"da00")
     return bytes(builder.Output())
+
+
+def cut(payload: bytes, at: int) -> bytes:
+    """The first ``at`` bytes of ``payload``: a message the network or a producer cut short."""
+    return payload[:at]
+
+
+GARBAGE = np.random.default_rng(seed=20).integers(0, 256, size=300, dtype=np.uint8).tobytes()
+"""Random bytes: no schema identifier, no structure."""
+
+
+def roi_payload(
+    *,
+    shape: str = "rectangle",
+    x: list[float],
+    y: list[float],
+    index: list[int],
+    dim: str = "bounds",
+    x_unit: str | None = None,
+    y_unit: str | None = None,
+    index_dtype: str = "int32",
+    job_number: str = str(JOB.job_number),
+    source_name: str = "panel_0",
+) -> bytes:
+    """An ROI message built straight from arrays, bypassing the encoder's checks."""
+    n = len(x)
+    data = sc.DataArray(
+        sc.ones(dims=[dim], shape=[n], dtype="int32", unit=None),
+        coords={
+            "x": sc.array(dims=[dim], values=np.array(x, dtype=float), unit=x_unit),
+            "y": sc.array(dims=[dim], values=np.array(y, dtype=float), unit=y_unit),
+            "roi_index": sc.array(dims=[dim], values=index, dtype=index_dtype, unit=None),
+        },
+    )
+    return encode_da00(f"{source_name}/{job_number}/roi_{shape}", data, timestamp_ns=0)
 
 
 def with_vector_length(payload: bytes, elements: np.ndarray, length: int) -> bytes:

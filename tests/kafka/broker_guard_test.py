@@ -4,45 +4,20 @@ from collections.abc import Sequence
 
 import pytest
 
+from livedata.core.memory import GIB, MIB
 from livedata.kafka.broker_guard import (
-    GIB,
-    MIB,
     MIN_BUDGET,
     REARM_GAIN,
     BrokerGuard,
     MemoryBudget,
     RotationTier,
     default_budget_bytes,
-    parse_size,
     rotation_tiers,
 )
 from livedata.kafka.rotation import RotationError
 from livedata.kafka.topics import TopicPlan
 
 BUDGET = MemoryBudget(4 * GIB)
-
-
-@pytest.mark.parametrize(
-    ("text", "size"),
-    [
-        ("4G", 4 * GIB),
-        ("4GiB", 4 * GIB),
-        ("4gb", 4 * GIB),
-        ("512M", 512 * MIB),
-        ("1.5G", int(1.5 * GIB)),
-        (" 300 MiB ", 300 * MIB),
-        ("1048576", 1048576),
-        ("2048k", 2 * MIB),
-    ],
-)
-def test_sizes_are_read_in_binary_units(text: str, size: int) -> None:
-    assert parse_size(text) == size
-
-
-@pytest.mark.parametrize("text", ["", "G", "four gigabytes", "-1G", "4X", "1e9"])
-def test_a_size_that_is_not_one_is_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="not a size"):
-        parse_size(text)
 
 
 def test_default_budget_is_a_quarter_of_memory_at_most_4_gib() -> None:

@@ -1,17 +1,26 @@
 """Ingress: decode by schema, route by (topic, source), count every drop."""
 
+import json
 import uuid
 
 import numpy as np
 import pytest
 import scipp as sc
+from structlog.testing import capture_logs
 
 from livedata.config.instrument import DetectorBank, Instrument, LogSignal, Monitor
-from livedata.core.control import JobAction, JobCommand, RoiUpdate, WorkflowConfig
+from livedata.core.control import (
+    InvalidCommand,
+    JobAction,
+    JobCommand,
+    RoiUpdate,
+    WorkflowConfig,
+)
 from livedata.core.identity import JobId, WorkflowId
 from livedata.core.message import StreamKind
 from livedata.core.values import EventBatch, LogSample, RunStart, RunStop
-from livedata.kafka.ingress import Ingress
+from livedata.kafka import ingress as ingress_module
+from livedata.kafka.ingress import REJECTION_LOG_INTERVAL_S, Ingress
 from livedata.protocol.commands import encode_command
 from livedata.protocol.da00 import encode_da00
 from livedata.protocol.ev44 import encode_ev44
@@ -113,7 +122,7 @@ def test_control_messages(ingress: Ingress) -> None:
     ("topic", "payload", "label", "reason"),
     [
         ("inst_detector", b"", "inst_detector", "empty"),
-        ("inst_detector", b"\x00" * 3, "inst_detector", "wrong_schema"),
+        ("inst_detector", b"\x00" * 3, "inst_detector", "truncated"),
         ("inst_detector", b"garbage-garbage-garbage", "inst_detector", "wrong_schema"),
         ("inst_detector", encode_ev44("panel_9", 1, events(3)), "inst_detector", "unknown_source"),
         ("inst_elsewhere", encode_ev44("panel_0", 1, events(3)), "inst_elsewhere", "unknown_topic"),
@@ -142,3 +151,97 @@ def test_streams_other_services_read_are_dropped_quietly() -> None:
     ingress = Ingress(instrument="inst", streams=INSTRUMENT.dev_streams(), wanted={"monitor1"})
     assert ingress.route("inst_detector", encode_ev44("panel_0", 1, events(3)), KAFKA_NS) is None
     assert ingress.stats() == {"panel_0": {"not_wanted": 1}}
+
+
+def test_detector_events_without_pixel_ids_are_refused() -> None:
+    # Joined with good events in a window they would strip those of their pixel ids.
+    ingress = Ingress(instrument="inst", streams=INSTRUMENT.dev_streams())
+    no_pixels = EventBatch(
+        time_of_arrival=np.array([1, 2], dtype=np.int32),
+        pixel_id=None,
+        reference_time=np.array([T0]),
+        reference_time_index=np.array([0], dtype=np.int32),
+    )
+    assert ingress.route("inst_detector", encode_ev44("panel_0", 1, no_pixels), KAFKA_NS) is None
+    assert ingress.stats() == {"panel_0": {"missing_field": 1}}
+    # Monitors may leave pixel ids out.
+    monitor = ingress.route("inst_beam_monitor", encode_ev44("monitor1", 1, no_pixels), KAFKA_NS)
+    assert monitor is not None
+    assert monitor.value.pixel_id is None
+
+
+def test_an_empty_detector_message_without_pixel_ids_still_marks_time() -> None:
+    ingress = Ingress(instrument="inst", streams=INSTRUMENT.dev_streams())
+    empty = EventBatch(
+        time_of_arrival=np.empty(0, dtype=np.int32),
+        pixel_id=None,
+        reference_time=np.array([T0]),
+        reference_time_index=np.array([0], dtype=np.int32),
+    )
+    message = ingress.route("inst_detector", encode_ev44("panel_0", 1, empty), KAFKA_NS)
+    assert message is not None
+    assert message.timestamp == T0
+    assert message.value.pixel_id is not None
+    assert len(message.value.pixel_id) == 0
+    # ... so it joins a window of good events without costing them their pixel ids.
+    joined = EventBatch.concatenate([message.value, events(3)])
+    assert joined.pixel_id is not None
+    assert ingress.stats() == {}
+
+
+def test_an_invalid_command_naming_its_sender_is_passed_on_to_be_refused() -> None:
+    ingress = Ingress(instrument="inst", streams=INSTRUMENT.dev_streams())
+    message_id = str(uuid.uuid4())
+    payload = json.dumps(
+        {
+            "kind": "workflow_config",
+            "identifier": {"instrument": "inst", "name": "view", "version": 1},
+            "message_id": message_id,
+            "job_id": {"source_name": "panel_0", "job_number": str(uuid.uuid4())},
+            "params": {"bins": 10},
+            "colour": "red",
+        }
+    ).encode()
+    message = ingress.route("inst_livedata_commands", payload, KAFKA_NS)
+    assert message is not None
+    assert message.stream.kind is StreamKind.COMMANDS
+    assert isinstance(message.value, InvalidCommand)
+    assert (message.value.message_id, message.value.device) == (message_id, "panel_0")
+    assert "colour" in message.value.error
+    # Still a rejected message: counted like any other.
+    assert ingress.stats() == {"inst_livedata_commands": {"invalid_value": 1}}
+    # Without a readable message id there is nobody to answer.
+    unnamed = json.loads(payload) | {"message_id": "?"}
+    assert ingress.route("inst_livedata_commands", json.dumps(unnamed).encode(), KAFKA_NS) is None
+    assert ingress.stats() == {"inst_livedata_commands": {"invalid_value": 2}}
+
+
+class FakeMonotonic:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_burst_of_rejections_is_logged_once_per_interval(monkeypatch) -> None:
+    clock = FakeMonotonic()
+    monkeypatch.setattr(ingress_module.time, "monotonic", clock)
+    ingress = Ingress(instrument="inst", streams=INSTRUMENT.dev_streams())
+    with capture_logs() as logs:
+        for _ in range(1000):
+            ingress.route("inst_detector", b"garbage-garbage-garbage", KAFKA_NS)
+            clock.now += 0.001  # 1000 messages in one second
+        ingress.route("inst_detector", b"", KAFKA_NS)  # another reason: its own line
+        clock.now += REJECTION_LOG_INTERVAL_S
+        ingress.route("inst_detector", b"garbage-garbage-garbage", KAFKA_NS)
+    lines = [
+        (e["stream"], e["reason"], e["count"]) for e in logs if e["event"] == "message_rejected"
+    ]
+    assert lines == [
+        ("inst_detector", "wrong_schema", 1),
+        ("inst_detector", "empty", 1),
+        # The next line comes an interval later and carries the running count.
+        ("inst_detector", "wrong_schema", 1001),
+    ]
+    assert ingress.stats() == {"inst_detector": {"wrong_schema": 1001, "empty": 1}}

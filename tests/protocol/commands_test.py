@@ -18,6 +18,7 @@ from livedata.core.identity import JobId, WorkflowId
 from livedata.protocol.commands import (
     MAX_AUX_SOURCES,
     MAX_COMMAND_BYTES,
+    InvalidCommandError,
     decode_command,
     encode_command,
 )
@@ -319,6 +320,50 @@ def test_message_id_is_recovered_from_a_rejected_command() -> None:
     assert error.message_id == MESSAGE_ID
     error = decode_error(encode_json(job_command_dict(action="explode")))
     assert error.message_id == MESSAGE_ID
+
+
+@pytest.mark.parametrize(
+    ("command", "device"),
+    [
+        # The device the sender waits for: the source of a workflow_config ...
+        (_with(("params",), {"bins": "many"}) | {"extra": 1}, "panel_0"),
+        # ... the job of a job_command, or "all" for a workflow or broadcast command.
+        (
+            job_command_dict(
+                action="explode", job_id={"source_name": "m1", "job_number": JOB_NUMBER}
+            ),
+            f"m1/{JOB_NUMBER}",
+        ),
+        (
+            job_command_dict(
+                action="explode", job_id={"source_name": "m1", "job_number": JOB_NUMBER.upper()}
+            ),
+            f"m1/{JOB_NUMBER}",
+        ),
+        (job_command_dict(action="explode"), "all"),
+        (job_command_dict(action="stop", workflow_id="a/b/1", extra=True), "all"),
+        # Unreadable: no device, so no answer can name the one the sender waits for.
+        (_with(("job_id", "source_name"), "../etc"), None),
+        (_with(("job_id",), "panel_0"), None),
+        (job_command_dict(action="explode", job_id={"source_name": "m1", "job_number": "x"}), None),
+        (job_command_dict(action="explode", job_id=[1]), None),
+        ({"kind": "launch", "message_id": MESSAGE_ID, "job_id": {"source_name": "m1"}}, None),
+    ],
+)
+def test_device_is_recovered_from_a_rejected_command(
+    command: dict[str, Any], device: str | None
+) -> None:
+    error = decode_error(encode_json(command))
+    assert isinstance(error, InvalidCommandError)
+    assert error.reason is DecodeReason.INVALID_VALUE
+    assert error.message_id == MESSAGE_ID
+    assert error.device == device
+
+
+def test_device_needs_a_message_id() -> None:
+    error = decode_error(encode_json(_with(("message_id",), "x")))
+    assert isinstance(error, InvalidCommandError)
+    assert (error.message_id, error.device) == (None, None)
 
 
 def test_message_id_is_not_recovered_when_unreadable() -> None:

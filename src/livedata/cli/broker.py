@@ -19,13 +19,13 @@ from types import FrameType
 import structlog
 
 from livedata.config.registry import available_instruments
+from livedata.core.memory import describe_bytes, parse_size
 from livedata.kafka.broker_guard import (
     MIN_BUDGET,
     BrokerGuard,
     GuardStats,
     MemoryBudget,
     default_budget_bytes,
-    parse_size,
     rotation_tiers,
 )
 from livedata.kafka.embedded_broker import DEFAULT_PORT, BrokerError, EmbeddedBroker
@@ -103,24 +103,16 @@ def start_broker(
     return RunningBroker(broker, guard, rotator)
 
 
-def format_bytes(n: float) -> str:
-    """``1.23 GiB``, ``512 MiB``: memory the way ``free -h`` counts it."""
-    for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
-        if abs(n) >= size:
-            return f"{n / size:.2f} {unit}" if unit == "GiB" else f"{n / size:.0f} {unit}"
-    return f"{n:.0f} B"
-
-
 def describe_guard(stats: GuardStats) -> str:
     """One line: the broker's memory against its budget, and the rotations so far."""
-    rss = format_bytes(stats.rss_bytes) if stats.rss_bytes is not None else "?"
+    rss = describe_bytes(stats.rss_bytes) if stats.rss_bytes is not None else "?"
     tiers = ", ".join(f"{tier} {count}" for tier, count in sorted(stats.rotations.items()))
     rotations = f"{stats.total_rotations} rotations" + (f" ({tiers})" if tiers else "")
     return (
-        f"broker {rss} of {format_bytes(stats.budget_bytes)} "
-        f"(rotates at {format_bytes(stats.trigger_bytes)}, "
-        f"+{format_bytes(stats.growth_bytes_per_s)}/s, "
-        f"peak {format_bytes(stats.peak_rss_bytes)}), {rotations}"
+        f"broker {rss} of {describe_bytes(stats.budget_bytes)} "
+        f"(rotates at {describe_bytes(stats.trigger_bytes)}, "
+        f"+{describe_bytes(stats.growth_bytes_per_s)}/s, "
+        f"peak {describe_bytes(stats.peak_rss_bytes)}), {rotations}"
     )
 
 
@@ -143,7 +135,7 @@ def add_budget_option(p: argparse.ArgumentParser) -> None:
         default=default,
         metavar="SIZE",
         help="most memory the embedded broker may use, e.g. 4G or 512M (default: a "
-        f"quarter of this machine's memory, at most 4G: {format_bytes(default)}); "
+        f"quarter of this machine's memory, at most 4G: {describe_bytes(default)}); "
         "old raw data and results are dropped to stay under it",
     )
 
@@ -177,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     print(
         f"broker ready on {running.bootstrap} "
-        f"(memory budget {format_bytes(args.broker_memory)}); Ctrl-C stops it",
+        f"(memory budget {describe_bytes(args.broker_memory)}); Ctrl-C stops it",
         flush=True,
     )
     stop = threading.Event()

@@ -1,13 +1,17 @@
 """``livedata dashboard``: serve the live dashboard of one instrument.
 
 Kafka settings come from the ``KAFKA_*`` environment variables. The page is served on
-127.0.0.1:5009 by default; any non-loopback address is refused until the dashboard has
-authentication (QUALITY.md). ``start_dashboard`` runs it on a thread for ``livedata demo``.
+127.0.0.1:5009 by default. With a users file (``--auth-file`` or
+``$LIVEDATA_DASHBOARD_AUTH_FILE``, made by ``livedata dashboard-user``) every page asks
+for a login and any address may be used; without one, only loopback addresses are
+(QUALITY.md). Every command and ROI is appended to the audit log (``--audit-log``).
+``start_dashboard`` runs it on a thread.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -21,15 +25,23 @@ import structlog
 
 from livedata.config.instrument import Instrument
 from livedata.config.registry import load_instrument
+from livedata.dashboard.audit import (
+    AUDIT_LOG_ENV,
+    DEFAULT_AUDIT_LOG,
+    AuditError,
+    AuditLog,
+    audit_log_path,
+)
 from livedata.dashboard.backend import KafkaBackend
+from livedata.dashboard.credentials import AUTH_FILE_ENV, CredentialsError, CredentialStore
 from livedata.dashboard.policy.grid_files import GRID_DIR_ENV, GridLibrary
 from livedata.dashboard.ui.context import DEFAULT_TICK_MS, DashboardContext
 from livedata.dashboard.ui.server import (
     DEFAULT_ADDRESS,
     DEFAULT_PORT,
-    NotLoopbackError,
     check_address,
     serve,
+    websocket_origins,
 )
 from livedata.kafka.settings import KafkaSettings, SettingsError
 from livedata.services.logging import configure_logging
@@ -42,8 +54,10 @@ def parser() -> argparse.ArgumentParser:
         prog="livedata dashboard",
         description=(
             "Serve the live dashboard of one instrument (Kafka settings from KAFKA_* "
-            "environment variables). Loopback addresses only: the dashboard has no "
-            "authentication yet."
+            "environment variables). With a users file (--auth-file) every page asks for "
+            "a login, operators may send commands and viewers only look, and any address "
+            "may be served; without one, loopback addresses only, with no login. Every "
+            "command and ROI is recorded in the audit log."
         ),
     )
     p.add_argument("--instrument", required=True)
@@ -51,7 +65,45 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--address",
         default=DEFAULT_ADDRESS,
-        help=f"address to listen on (default {DEFAULT_ADDRESS}; loopback only)",
+        help=(
+            f"address to listen on (default {DEFAULT_ADDRESS}); anything but loopback "
+            "needs --auth-file"
+        ),
+    )
+    p.add_argument(
+        "--auth-file",
+        type=Path,
+        help=(
+            f"users file (default: ${AUTH_FILE_ENV}); made with 'livedata dashboard-user "
+            "add'. Given, every page asks for a login, also on loopback"
+        ),
+    )
+    p.add_argument(
+        "--origin",
+        action="append",
+        default=[],
+        metavar="HOST[:PORT]",
+        help=(
+            "another name browsers reach the page by (repeatable), e.g. the reverse "
+            "proxy's dashboard.example.org; the bound address (and on 0.0.0.0 the host's "
+            "names) are allowed already"
+        ),
+    )
+    p.add_argument(
+        "--behind-proxy",
+        action="store_true",
+        help=(
+            "take client addresses and the scheme from the reverse proxy's X-Forwarded-* "
+            "headers (use only behind a proxy that sets them)"
+        ),
+    )
+    p.add_argument(
+        "--audit-log",
+        type=Path,
+        help=(
+            f"where commands, ROIs and logins are appended as JSON lines (default: "
+            f"${AUDIT_LOG_ENV} or {DEFAULT_AUDIT_LOG})"
+        ),
     )
     p.add_argument(
         "--grid-dir",
@@ -78,10 +130,13 @@ class RunningDashboard:
     backend: KafkaBackend
     context: DashboardContext
     _server: Any
+    audit: AuditLog | None = None
 
     def stop(self) -> None:
         self._server.stop()
         self.backend.close()
+        if self.audit is not None:
+            self.audit.close()
 
 
 def start_dashboard(
@@ -92,16 +147,34 @@ def start_dashboard(
     address: str = DEFAULT_ADDRESS,
     grid_dir: Path | None = None,
     tick_ms: int = DEFAULT_TICK_MS,
+    auth_file: Path | None = None,
+    audit_log: Path | None = None,
+    origins: Sequence[str] = (),
+    behind_proxy: bool = False,
 ) -> RunningDashboard:
-    """Serve the dashboard on a background thread (what ``livedata demo`` calls).
+    """Serve the dashboard on a background thread.
+
+    ``auth_file``: the users file (logins required); ``audit_log``: where commands are
+    recorded (default ``$LIVEDATA_DASHBOARD_AUDIT_LOG`` or ``DEFAULT_AUDIT_LOG``);
+    ``origins`` and ``behind_proxy``: see ``serve``.
 
     Raises
     ------
     NotLoopbackError
-        For an address other than a loopback one.
+        For an address other than a loopback one without ``auth_file``.
+    CredentialsError
+        For a users file that is missing, invalid or writable by others.
+    AuditError
+        For an audit log that cannot be opened.
     """
-    check_address(address)
-    backend = KafkaBackend(settings, instrument)
+    check_address(address, authenticated=auth_file is not None)
+    users = CredentialStore(auth_file) if auth_file is not None else None
+    audit = AuditLog(audit_log_path(audit_log))
+    try:
+        backend = KafkaBackend(settings, instrument)
+    except BaseException:
+        audit.close()
+        raise
     try:
         ctx = DashboardContext(
             backend,
@@ -109,11 +182,26 @@ def start_dashboard(
             grids=GridLibrary(grid_dir) if grid_dir is not None else None,
             tick_ms=tick_ms,
         )
-        server = serve(ctx, port=port, address=address, threaded=True)
+        server = serve(
+            ctx,
+            port=port,
+            address=address,
+            threaded=True,
+            users=users,
+            audit=audit,
+            origins=origins,
+            behind_proxy=behind_proxy,
+        )
     except BaseException:
         backend.close()
+        audit.close()
         raise
-    return RunningDashboard(_url(address, port), backend, ctx, server)
+    return RunningDashboard(_url(address, port), backend, ctx, server, audit)
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name, "").strip()
+    return Path(value).expanduser() if value else None
 
 
 def _url(address: str, port: int) -> str:
@@ -123,34 +211,42 @@ def _url(address: str, port: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    auth_file = args.auth_file or _env_path(AUTH_FILE_ENV)
     try:
-        check_address(args.address)
+        check_address(args.address, authenticated=auth_file is not None)
+        if auth_file is not None:
+            CredentialStore(auth_file)  # a bad users file is an error before anything starts
         if not 0 < args.port < 65536:
             raise ValueError(f"--port {args.port} is not a TCP port")
         if not 50 <= args.tick_ms <= 10_000:
             raise ValueError("--tick-ms must be between 50 and 10000")
+        websocket_origins(args.address, args.port, args.origin)  # ValueError if malformed
         instrument = load_instrument(args.instrument)
         settings = KafkaSettings.from_env()
-    except NotLoopbackError as err:
-        print(f"error: {err}", file=sys.stderr)
-        print(
-            "Authentication for other addresses is planned (issue 7).",
-            file=sys.stderr,
-        )
-        return 2
-    except (LookupError, ValueError, SettingsError) as err:
+    except (LookupError, ValueError, SettingsError, CredentialsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     configure_logging(level=args.log_level, json=args.log_json)
-    dashboard = start_dashboard(
-        instrument,
-        settings,
-        port=args.port,
-        address=args.address,
-        grid_dir=args.grid_dir,
-        tick_ms=args.tick_ms,
-    )
-    print(f"livedata dashboard for {instrument.name}: {dashboard.url}", flush=True)
+    try:
+        dashboard = start_dashboard(
+            instrument,
+            settings,
+            port=args.port,
+            address=args.address,
+            grid_dir=args.grid_dir,
+            tick_ms=args.tick_ms,
+            auth_file=auth_file,
+            audit_log=args.audit_log,
+            origins=args.origin,
+            behind_proxy=args.behind_proxy,
+        )
+    except (AuditError, ValueError) as err:  # an unwritable audit log, a short secret
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    login = f"logins from {auth_file}" if auth_file is not None else "no login (loopback)"
+    print(f"livedata dashboard for {instrument.name}: {dashboard.url} ({login})", flush=True)
+    if dashboard.audit is not None:
+        print(f"audit log: {dashboard.audit.path}", flush=True)
     if args.show:
         import webbrowser
 

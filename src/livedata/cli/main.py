@@ -16,12 +16,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "tail": ("livedata.cli.tail", "print results as they arrive"),
     "ctl": ("livedata.cli.ctl", "start, stop and inspect jobs; show service status"),
     "dashboard": ("livedata.cli.dashboard", "serve the live dashboard on 127.0.0.1:5009"),
+    "dashboard-user": ("livedata.cli.dashboard_user", "add, remove and list dashboard users"),
 }
 
 
 def usage() -> str:
     lines = ["usage: livedata <command> [options]", "", "commands:"]
-    lines += [f"  {name:<9} {help_}" for name, (_, help_) in COMMANDS.items()]
+    lines += [f"  {name:<14} {help_}" for name, (_, help_) in COMMANDS.items()]
     lines += ["", "Run 'livedata <command> --help' for a command's options."]
     return "\n".join(lines)
 

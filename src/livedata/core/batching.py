@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from livedata.core.clock import Clock
+from livedata.core.memory import estimate_nbytes
 from livedata.core.message import Message
 
 NS_PER_S = 1_000_000_000
@@ -35,6 +36,16 @@ not data from a running instrument."""
 DEFAULT_BACKSTOP_SLACK_NS = NS_PER_S // 2
 """How long past a window's nominal length we wait for late data before the wall clock
 closes it; half a window keeps data age under ~2 s when data stops."""
+
+DEFAULT_MAX_PENDING_BYTES = 1 << 30
+"""Data the open window may hold before it is handed out early, in parts (as ``flush``
+does). The processor drains the source's queue every step while a window is open, so
+the source's byte budget does not bound a window: its length times the input rate
+does. 1 GiB holds a whole second at DREAM's planned peak (7.5e7 events/s, 600 MB);
+past it a long window or a flood costs extra results, not unbounded memory."""
+
+MESSAGE_SIZE_OBJECTS = 64
+"""Objects visited to size one message (an event batch is five): ~5 us each."""
 
 
 class TimestampIssue(StrEnum):
@@ -63,6 +74,8 @@ class BatcherStats:
     closed_by_backstop: int = 0
     late_messages: int = 0
     """Stamped before the open window; processed in it."""
+    split_windows: int = 0
+    """Parts of a window handed out early because it held ``max_pending_bytes``."""
     skipped_windows: int = 0
     """Windows without data jumped over when data resumed after a gap."""
     timestamp_issues: Counter[str] = field(default_factory=Counter)
@@ -74,6 +87,7 @@ class BatcherStats:
             "empty_batches": self.empty_batches,
             "closed_by_backstop": self.closed_by_backstop,
             "late_messages": self.late_messages,
+            "split_windows": self.split_windows,
             "skipped_windows": self.skipped_windows,
             "timestamp_issues": dict(self.timestamp_issues),
         }
@@ -119,7 +133,8 @@ class DataTimeBatcher:
       length plus a slack has passed since it opened; the window is published even
       if empty, so time advances for jobs waiting on it.
     - ``flush`` splits the open window: what is pending goes out now, later
-      messages of the same window follow in a second batch.
+      messages of the same window follow in a second batch. The batcher does the same
+      itself when the open window holds ``max_pending_bytes`` of data.
     """
 
     def __init__(
@@ -130,9 +145,12 @@ class DataTimeBatcher:
         max_future_ns: int = DEFAULT_MAX_FUTURE_NS,
         backstop_slack_ns: int = DEFAULT_BACKSTOP_SLACK_NS,
         earliest_ns: int = EARLIEST_PLAUSIBLE_NS,
+        max_pending_bytes: int = DEFAULT_MAX_PENDING_BYTES,
     ) -> None:
         if window_ns <= 0:
             raise ValueError(f"window length must be positive, got {window_ns} ns")
+        if max_pending_bytes <= 0:
+            raise ValueError(f"max_pending_bytes must be positive, got {max_pending_bytes}")
         self._clock = clock
         self._window_ns = window_ns
         self._max_future_ns = max_future_ns
@@ -141,6 +159,8 @@ class DataTimeBatcher:
         self._start: int | None = None
         self._opened_at_wall = 0
         self._pending: list[Message[Any]] = []
+        self._pending_bytes = 0
+        self._max_pending_bytes = max_pending_bytes
         self.counters = BatcherStats()
 
     @property
@@ -167,7 +187,7 @@ class DataTimeBatcher:
                 if self._start is None:
                     # Without any trusted stamp yet, the wall clock places the window.
                     self._open(self._align(now), now)
-                self._pending.append(message)
+                self._hold(message, closed)
                 continue
             if self._start is None:
                 self._open(self._align(message.timestamp), now)
@@ -180,8 +200,16 @@ class DataTimeBatcher:
                 self._open(next_start, now)
             elif message.timestamp < self._start:
                 self.counters.late_messages += 1
-            self._pending.append(message)
+            self._hold(message, closed)
         return closed
+
+    def _hold(self, message: Message[Any], closed: list[Batch]) -> None:
+        """Add to the open window; hand its data out early once it holds too much."""
+        self._pending.append(message)
+        self._pending_bytes += estimate_nbytes(message.value, MESSAGE_SIZE_OBJECTS)
+        if self._pending_bytes >= self._max_pending_bytes:
+            self.counters.split_windows += 1
+            closed.append(self._close())
 
     def poll(self) -> list[Batch]:
         if self._start is None:
@@ -223,6 +251,7 @@ class DataTimeBatcher:
             messages=self._pending,
         )
         self._pending = []
+        self._pending_bytes = 0
         self.counters.batches += 1
         if not batch.messages:
             self.counters.empty_batches += 1

@@ -76,6 +76,19 @@ Command = WorkflowConfig | JobCommand
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class InvalidCommand:
+    """A command that broke the wire schema but still names its message id and device.
+
+    No service can own what none can read, so the instrument's designated responder
+    refuses it with ERR (``error`` says why) instead of leaving the sender to time out.
+    """
+
+    message_id: str
+    device: str
+    error: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class CommandResponse:
     """The owner's answer to one command for one device (ACK when ``error`` is None)."""
 

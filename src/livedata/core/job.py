@@ -10,10 +10,11 @@ import structlog
 
 from livedata.core.control import RunPolicy, Schedule
 from livedata.core.identity import JobId, ResultKey, WorkflowId
+from livedata.core.memory import estimate_nbytes
 from livedata.core.results import Result
 from livedata.core.status import JobState, JobStatus
 from livedata.core.values import RunStart, RunStop
-from livedata.core.workflow import ReportsProblems, Workflow
+from livedata.core.workflow import ReportsProblems, ReportsStateSize, Workflow
 
 logger = structlog.get_logger(__name__)
 
@@ -36,7 +37,8 @@ class Job:
     ``active`` while computing, ``warning`` after a failed ``accumulate`` (data of
     that window is lost, the job goes on), ``error`` after a failed ``finalize``
     (retried on the next window), ``finishing`` while publishing its last result
-    and ``stopped`` at the end. Only ``stopped`` is terminal.
+    and ``stopped`` at the end. Only ``stopped`` is terminal. A job ``halt``-ed (by the
+    memory guard) stays in ``error`` and computes nothing until it is stopped.
     """
 
     def __init__(
@@ -70,6 +72,7 @@ class Job:
         self._data_start: int | None = None
         self._problem_until = 0
         self._context: dict[str, Any] = {}
+        self._halted = False
 
     @property
     def source_name(self) -> str:
@@ -84,9 +87,22 @@ class Job:
         return self._state is JobState.STOPPED
 
     @property
+    def is_halted(self) -> bool:
+        return self._halted
+
+    @property
     def streams(self) -> set[str]:
-        """Every stream this job reads."""
+        """Every stream this job reads (none once halted: no window is kept for it)."""
+        if self._halted:
+            return set()
         return {self.source_name, *self.aux_streams.values()}
+
+    def state_nbytes(self) -> int:
+        """Bytes the workflow's state holds: its own count if it gives one, else an
+        estimate from walking it (milliseconds for a large state: call it rarely)."""
+        if isinstance(self._workflow, ReportsStateSize):
+            return self._workflow.state_nbytes()
+        return estimate_nbytes(self._workflow)
 
     def status(self) -> JobStatus:
         return JobStatus(
@@ -110,7 +126,7 @@ class Job:
 
     def pause(self) -> None:
         """Ignore data until resumed; a job already stopping finishes regardless."""
-        if self._state in (JobState.FINISHING, JobState.STOPPED):
+        if self._halted or self._state in (JobState.FINISHING, JobState.STOPPED):
             return
         self._paused = True
         self._state = JobState.SCHEDULED
@@ -120,6 +136,8 @@ class Job:
 
     def reset(self) -> None:
         """Forget accumulated data; the job carries on from the next window."""
+        if self._halted:
+            return  # nothing is left to forget; its error stays until it is stopped
         self._workflow.clear()
         self._data_start = None
         self._warning = None
@@ -130,11 +148,8 @@ class Job:
 
     def stop(self) -> None:
         """Stop after the window now being collected, so data already sent is published."""
-        if self._paused or self._state in (
-            JobState.SCHEDULED,
-            JobState.PENDING_CONTEXT,
-            JobState.STOPPED,
-        ):
+        idle = self._state in (JobState.SCHEDULED, JobState.PENDING_CONTEXT, JobState.STOPPED)
+        if idle or self._paused or self._halted:
             self._state = JobState.STOPPED
         else:
             self._state = JobState.FINISHING
@@ -168,6 +183,24 @@ class Job:
         """Stop at once, without a finishing window (the service is exiting)."""
         self._state = JobState.STOPPED
 
+    def halt(self, reason: str) -> None:
+        """Stop computing at once and let go of the workflow and its state.
+
+        The job stays listed in ``error`` with ``reason``, so operators see why it
+        stopped, until a ``stop`` command ends it. Used by the memory guard: the
+        workflow is dropped, not cleared, so even a ``clear`` that keeps data frees it.
+        """
+        if self.is_stopped:
+            return
+        self._workflow = _RELEASED
+        self._context = {}
+        self._halted = True
+        self._paused = False
+        self._data_start = None
+        self._warning = None
+        self._error = reason
+        self._state = JobState.ERROR
+
     def process(
         self,
         *,
@@ -184,7 +217,7 @@ class Job:
         newest value, or its window data for windowed aux sources); ``seen`` names the
         streams that ever sent anything (default: the keys of ``aux``).
         """
-        if self.is_stopped or self._paused:
+        if self.is_stopped or self._paused or self._halted:
             return []
         sched = self.schedule
         if sched.start_time is not None and end <= sched.start_time:
@@ -254,6 +287,22 @@ class Job:
             )
             for name, da in outputs.items()
         ]
+
+
+class _ReleasedWorkflow:
+    """Stands in for the workflow of a halted job: holds nothing, computes nothing."""
+
+    def accumulate(self, data: Mapping[str, Any], *, start_time: int, end_time: int) -> None:
+        pass
+
+    def finalize(self) -> Mapping[str, sc.DataArray]:
+        return {}
+
+    def clear(self) -> None:
+        pass
+
+
+_RELEASED = _ReleasedWorkflow()
 
 
 def _with_time_coords(da: sc.DataArray, *, start: int, end: int) -> sc.DataArray:

@@ -12,6 +12,7 @@ import structlog
 
 from livedata.core.control import (
     CommandResponse,
+    InvalidCommand,
     JobAction,
     JobCommand,
     RoiUpdate,
@@ -52,7 +53,8 @@ class JobManager:
     ) -> None:
         """``registry`` holds this service's workflows, ``known_workflows`` every workflow
         of the instrument. The one service per instrument with ``answers_unowned`` answers
-        ERR for commands no service can own (unknown workflow, wrong instrument)."""
+        ERR for commands no service can own (unknown workflow, wrong instrument, invalid
+        on the wire)."""
         self._instrument = instrument
         self._registry = registry
         self._known = frozenset(known_workflows) | frozenset(registry)
@@ -76,9 +78,13 @@ class JobManager:
         """Every stream some job reads."""
         return {s for job in self._jobs.values() for s in job.streams}
 
-    def handle(self, command: WorkflowConfig | JobCommand) -> list[CommandResponse]:
+    def handle(
+        self, command: WorkflowConfig | JobCommand | InvalidCommand
+    ) -> list[CommandResponse]:
         if isinstance(command, WorkflowConfig):
             return self._start(command)
+        if isinstance(command, InvalidCommand):
+            return self._refuse_invalid(command)
         return self._act(command)
 
     def configs(self) -> list[WorkflowConfig]:
@@ -106,8 +112,10 @@ class JobManager:
     def on_run_stop(self, run: RunStop) -> list[Result]:
         return [result for job in self._jobs.values() for result in job.on_run_stop(run)]
 
-    def will_act_on(self, command: WorkflowConfig | JobCommand) -> bool:
+    def will_act_on(self, command: WorkflowConfig | JobCommand | InvalidCommand) -> bool:
         """True if ``handle`` would change a job here (owned, not a duplicate)."""
+        if isinstance(command, InvalidCommand):
+            return False
         if isinstance(command, WorkflowConfig):
             owned = (
                 command.workflow_id.instrument == self._instrument
@@ -160,6 +168,26 @@ class JobManager:
                 self._retire(job)
         return results
 
+    def state_sizes(self) -> dict[JobId, int]:
+        """Bytes the state of each computing job holds (for the memory guard; may walk
+        each job's state, so it is called only when the service is over its limit)."""
+        return {
+            job_id: job.state_nbytes()
+            for job_id, job in self._jobs.items()
+            if not (job.is_halted or job.is_stopped)
+        }
+
+    def halt(self, job_id: JobId, reason: str) -> None:
+        """Stop a job at once with ``reason`` as its error and drop its state; it stays
+        listed (in ``error``) until a ``stop`` command ends it."""
+        job = self._jobs.get(job_id)
+        if job is None:
+            return
+        job.halt(reason)
+        # Out of the job snapshot: a restart must not bring a runaway job back.
+        if self._configs.pop(job_id, None) is not None:
+            self.changes += 1
+
     def statuses(self) -> list[JobStatus]:
         """Status of every job, including each stopped one exactly once."""
         statuses = self._finished + [job.status() for job in self._jobs.values()]
@@ -187,6 +215,13 @@ class JobManager:
         if error is not None:
             logger.warning("command_refused", workflow=str(workflow_id), reason=error)
         return [CommandResponse(message_id=command.message_id, device=device, error=error)]
+
+    def _refuse_invalid(self, command: InvalidCommand) -> list[CommandResponse]:
+        if not self._answers_unowned or self._is_duplicate(command.message_id, command.device):
+            return []
+        logger.warning("command_refused", device=command.device, reason=command.error)
+        error = f"invalid command: {command.error}"
+        return [CommandResponse(message_id=command.message_id, device=command.device, error=error)]
 
     def _orphan_reason(self, workflow_id: WorkflowId) -> str | None:
         """Why no service of this instrument can own the workflow; None if one can."""

@@ -15,9 +15,10 @@ import structlog
 
 from livedata.core.batching import Batch, Batcher
 from livedata.core.clock import Clock
-from livedata.core.control import JobCommand, RoiUpdate, WorkflowConfig
+from livedata.core.control import InvalidCommand, JobCommand, RoiUpdate, WorkflowConfig
 from livedata.core.endpoints import MessageSink, MessageSource
 from livedata.core.job_manager import JobManager
+from livedata.core.memory_guard import MemoryGuard
 from livedata.core.message import Message, StreamId, StreamKind
 from livedata.core.snapshot import JobSnapshot
 from livedata.core.status import ServiceState, ServiceStatus
@@ -62,16 +63,19 @@ class OrchestratingProcessor:
         job_manager: JobManager,
         clock: Clock,
         publish_snapshots: bool = True,
+        memory_guard: MemoryGuard | None = None,
     ) -> None:
         """``publish_snapshots=False`` holds back job snapshots until the job set first
         changes: used when the previous snapshot could not be read at start, so an empty
-        one does not overwrite the jobs a later restart should restore."""
+        one does not overwrite the jobs a later restart should restore. ``memory_guard``
+        is checked every step (it reads memory once a second) and may stop a job."""
         self._identity = identity
         self._source = source
         self._sink = sink
         self._batcher = batcher
         self._jobs = job_manager
         self._clock = clock
+        self._memory_guard = memory_guard
         self._accumulators = StreamAccumulators()
         self._started_at = clock.now_ns()
         self._state = ServiceState.STARTING
@@ -108,7 +112,11 @@ class OrchestratingProcessor:
             self._run_window(batch)
         if self._state is ServiceState.STARTING:
             self._state = ServiceState.RUNNING
-        self._report_status(force=False)
+        # A job stopped by the memory guard has its error published at once.
+        job_halted = self._memory_guard is not None and self._memory_guard.check(
+            self._clock.now_ns(), self._jobs
+        )
+        self._report_status(force=job_halted)
         self._publish_snapshot()
 
     def shutdown(self, *, error: str | None = None) -> None:
@@ -129,7 +137,7 @@ class OrchestratingProcessor:
 
     def _apply_control(self, message: Message[Any]) -> None:
         value = message.value
-        if isinstance(value, WorkflowConfig | JobCommand):
+        if isinstance(value, WorkflowConfig | JobCommand | InvalidCommand):
             self.control_counts["commands"] += 1
             if self._jobs.will_act_on(value):
                 # Data that arrived before the command is processed before it: a reset
@@ -197,6 +205,16 @@ class OrchestratingProcessor:
         self._sink.publish([self._out(JOBS_STREAM, snapshot)])
 
     def status(self) -> ServiceStatus:
+        guard = self._memory_guard
+        stats: dict[str, Any] = {
+            "messages": dict(self.message_counts),
+            "control": dict(self.control_counts),
+            "batching": dict(self._batcher.stats()),
+            "ingress": dict(self._source.stats()),
+            "egress": dict(self._sink.stats()),
+        }
+        if guard is not None:
+            stats["memory"] = guard.stats()
         return ServiceStatus(
             instrument=self._identity.instrument,
             service_name=self._identity.service_name,
@@ -205,14 +223,8 @@ class OrchestratingProcessor:
             started_at=self._started_at,
             active_job_count=self._jobs.active_job_count,
             batch_interval_s=self._batcher.window_ns / 1e9,
-            error=self._error,
-            stream_stats={
-                "messages": dict(self.message_counts),
-                "control": dict(self.control_counts),
-                "batching": dict(self._batcher.stats()),
-                "ingress": dict(self._source.stats()),
-                "egress": dict(self._sink.stats()),
-            },
+            error=self._error or (guard.problem if guard is not None else None),
+            stream_stats=stats,
         )
 
     def _out(self, stream: StreamId, value: Any) -> Message[Any]:

@@ -35,8 +35,22 @@ class Processor(Protocol):
     def shutdown(self, *, error: str | None = None) -> None: ...
 
 
+class Liveness(Protocol):
+    """Told when the loop is up, each time it turns, and when it stops (e.g. systemd)."""
+
+    def ready(self) -> None: ...
+
+    def progress(self) -> None: ...
+
+    def stopping(self) -> None: ...
+
+
 class Service:
-    """Runs ``processor.process()`` until stopped; ``run`` returns the exit code."""
+    """Runs ``processor.process()`` until stopped; ``run`` returns the exit code.
+
+    ``liveness`` hears of every completed step: a loop wedged inside a step (a workflow
+    stuck in compute) stops telling it, which is what a supervisor's watchdog watches.
+    """
 
     def __init__(
         self,
@@ -46,8 +60,10 @@ class Service:
         on_close: Sequence[Callable[[], None]] = (),
         grace_s: float = SHUTDOWN_GRACE_S,
         force_exit: Callable[[int], None] = os._exit,
+        liveness: Liveness | None = None,
     ) -> None:
         self._name = name
+        self._liveness = liveness
         self._processor = processor
         self._on_close = on_close
         self._grace_s = grace_s
@@ -71,14 +87,23 @@ class Service:
     def run(self) -> int:
         self._install_signal_handlers()
         logger.info("service_started", service=self._name)
+        liveness = self._liveness
+        if liveness is not None:
+            liveness.ready()
         try:
             while not self._stop.is_set():
                 self._processor.process()
+                if liveness is not None:
+                    liveness.progress()
         except Exception as err:  # report it, then exit non-zero so a supervisor restarts us
             logger.exception("service_failed", service=self._name)
+            if liveness is not None:
+                liveness.stopping()
             self.request_stop()  # arms the watchdog: the error exit is bounded too
             self._close(error=f"{type(err).__name__}: {err}")
             return EXIT_ERROR
+        if liveness is not None:
+            liveness.stopping()
         self._close(error=None)
         logger.info("service_stopped", service=self._name)
         return EXIT_OK

@@ -41,6 +41,14 @@ class ReportsProblems(Protocol):
     def problems(self) -> Sequence[str]: ...
 
 
+@runtime_checkable
+class ReportsStateSize(Protocol):
+    """Optional: a workflow that counts the bytes its state holds (cheaply and exactly).
+    Others are measured by walking their attributes (``livedata.core.memory``)."""
+
+    def state_nbytes(self) -> int: ...
+
+
 class WorkflowFactory(Protocol):
     """Builds a workflow for one source with validated params."""
 

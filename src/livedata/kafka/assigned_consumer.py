@@ -11,7 +11,11 @@ that keeps that assignment right through what a broker can do to a topic:
 - **grown**: partitions added to an assigned topic are assigned too;
 - **rotated**: on the embedded broker, which rotates topics to bound its memory (ADR
   0006), a topic whose marker topic exists is released before the broker deletes it,
-  and assigned again, from its fresh beginning, once the marker is gone.
+  and assigned again, from its fresh beginning, once the marker is gone;
+- **oversized**: a message larger than the consumer accepts (``receive.message.max.bytes``)
+  makes every fetch from its broker fail, forever, for every partition fetched with it.
+  The consumer skips every partition that has unread data to its end (live data loses
+  a moment; the message is never allocated), and counts it (``oversized_skips``).
 
 Every such change is counted (``counters``) and logged. The lookups run on a small
 thread of the consumer's own, because librdkafka fetches in the background whether or
@@ -71,6 +75,10 @@ WATCH_RECHECK_S = 0.05
 """While a lookup is due but a ``consume`` holds the consumer, the thread tries again
 this often (that ``consume`` usually did the lookup itself meanwhile)."""
 
+OVERSIZED_RESPONSE = "Invalid response size"
+"""How librdkafka reports (as a ``_BAD_MSG`` client error) a fetch response larger than
+``receive.message.max.bytes``: a message over our limit sits at some partition's position."""
+
 UNREACHABLE_LOG_INTERVAL_S = 30.0
 """A broker that stays down is logged once per interval, not on every retry."""
 
@@ -117,7 +125,10 @@ class AssignedConsumer(Consumer):
         assign_now: bool = True,
         newer_than_ms: int | None = None,
     ) -> None:
-        super().__init__(dict(config))
+        config = dict(config)
+        self._error_cb = config.pop("error_cb", None)
+        self._oversized = False
+        super().__init__({**config, "error_cb": self._on_client_error})
         self._newer_than_ms = newer_than_ms
         self._start: dict[str, int] = dict(topics)
         self._assigned: dict[str, list[int]] = {}
@@ -132,7 +143,7 @@ class AssignedConsumer(Consumer):
         self._logged_missing: tuple[str, ...] = ()
         self.counters: Counter[str] = Counter()
         """rotations_followed, topics_lost, topics_reassigned, partitions_added,
-        reassign_retries, before_start."""
+        reassign_retries, before_start, oversized_skips, oversized_skipped_messages."""
         self._lock = threading.RLock()
         self._closed = threading.Event()
         if assign_now:
@@ -158,12 +169,14 @@ class AssignedConsumer(Consumer):
 
     def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Message]:
         with self._lock:
+            self._skip_oversized()
             self.maintain()
             messages: list[Message] = super().consume(num_messages, timeout)
             return [m for m in messages if self._keep(m)]
 
     def poll(self, timeout: float = -1) -> Message | None:
         with self._lock:
+            self._skip_oversized()
             self.maintain()
             message: Message | None = super().poll(timeout)
             return message if message is not None and self._keep(message) else None
@@ -361,6 +374,38 @@ class AssignedConsumer(Consumer):
         self.counters["topics_lost"] += 1
         logger.warning("topic_lost", topic=topic, reason=reason)
         return self._forget(topic)
+
+    def _on_client_error(self, error: KafkaError) -> None:
+        """librdkafka's error callback, served inside ``consume``/``poll``."""
+        if error.code() == KafkaError._BAD_MSG and OVERSIZED_RESPONSE in error.str():
+            self._oversized = True
+        if self._error_cb is not None:
+            self._error_cb(error)
+
+    def _skip_oversized(self) -> None:
+        """Move every partition with unread data to its end, past the oversized message:
+        which partition holds it is not reported, and data is read live anyway."""
+        if not self._oversized:
+            return
+        self._oversized = False
+        skipped = 0
+        for topic, partitions in list(self._assigned.items()):
+            for partition in partitions:
+                tp = TopicPartition(topic, partition)
+                try:
+                    _, high = self.get_watermark_offsets(tp, timeout=LOOKUP_TIMEOUT_S, cached=False)
+                    (at,) = self.position([tp])
+                except KafkaException:
+                    self._oversized = True  # the connection comes and goes: next time
+                    continue
+                if high < 0 or (at.offset >= 0 and at.offset >= high):
+                    continue
+                if at.offset >= 0:
+                    skipped += high - at.offset
+                self.seek(TopicPartition(topic, partition, high))
+        self.counters["oversized_skips"] += 1
+        self.counters["oversized_skipped_messages"] += skipped
+        logger.warning("oversized_message_skipped", skipped_messages=skipped)
 
     def _on_error(self, message: Message, error: KafkaError) -> None:
         topic = message.topic()

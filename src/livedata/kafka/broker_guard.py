@@ -21,7 +21,6 @@ and each rotation is logged (``broker_rotated``) with the memory before and afte
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from collections import Counter, deque
@@ -31,14 +30,13 @@ from dataclasses import dataclass, field
 import structlog
 
 from livedata.config.topics import RAW_DATA_TOPICS, Topic
+from livedata.core.memory import GIB, MIB
 from livedata.kafka.embedded_broker import BrokerError
 from livedata.kafka.rotation import GRACE_S, RotationError
 from livedata.kafka.topics import TopicPlan, topic_plan
 
 logger = structlog.get_logger(__name__)
 
-GIB = 1024**3
-MIB = 1024**2
 
 DEFAULT_BUDGET_CAP = 4 * GIB
 """Default budget: a quarter of the machine's memory, at most 4 GiB. The rest is for
@@ -85,21 +83,6 @@ and a lull does not forget a steady rate."""
 
 WARNING_INTERVAL_S = 60.0
 """Warnings that persist (over budget, nothing left to rotate) are repeated this often."""
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
-_UNIT = {"": 1, "k": 1024, "m": MIB, "g": GIB, "t": 1024 * GIB}
-
-
-def parse_size(text: str) -> int:
-    """Bytes from ``"4G"``, ``"512M"``, ``"1.5GiB"``, ``"300mb"`` or a plain number.
-
-    Units are binary (``G`` = GiB), as memory is counted.
-    """
-    match = _SIZE.match(text)
-    if match is None:
-        raise ValueError(f"not a size: {text!r} (use e.g. 4G, 512M, 1.5GiB)")
-    number, unit, _ = match.groups()
-    return int(float(number) * _UNIT[unit.lower()])
 
 
 def total_memory_bytes() -> int:

@@ -194,6 +194,15 @@ def _validate_host(host: str) -> None:
         )
 
 
+def _validate_advertised(advertised: str) -> None:
+    host, _, port = advertised.rpartition(":")
+    _validate_host(host)
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(
+            f"advertised must be 'host:port' with a port in 1..65535, got {advertised!r}"
+        )
+
+
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _PRCTL: Callable[..., int] | None = None
 if sys.platform.startswith("linux"):
@@ -284,6 +293,11 @@ class EmbeddedBroker:
     own_session:
         Start the broker in its own session, out of the terminal's reach, so a
         Ctrl-C meant for a whole stack lets the caller stop the broker last.
+    advertised:
+        ``host:port`` the broker names in metadata, where clients then connect; by
+        default its own address. Set it to put a front in the way (the tests' TLS and
+        SCRAM front in ``livedata.testing.secure_front``), since Tansu 0.6 cannot
+        serve TLS or SASL itself (see the security page of the user guide).
     """
 
     def __init__(
@@ -294,10 +308,14 @@ class EmbeddedBroker:
         log_path: Path | str | None = None,
         binary: Path | str | None = None,
         own_session: bool = False,
+        advertised: str | None = None,
     ) -> None:
         if not 0 < port < 65536:
             raise ValueError(f"port must be in 1..65535, got {port}")
         _validate_host(host)
+        if advertised is not None:
+            _validate_advertised(advertised)
+        self._advertised = advertised
         self._port = port
         self._host = host
         self._log_path = Path(log_path) if log_path is not None else None
@@ -338,6 +356,7 @@ class EmbeddedBroker:
     def command(self) -> list[str]:
         """The command line ``start()`` runs."""
         url = f"tcp://{self._host}:{self._port}"
+        advertised = f"tcp://{self._advertised}" if self._advertised is not None else url
         binary = self._binary if self._binary is not None else tansu_binary()
         return [
             str(binary),
@@ -347,7 +366,7 @@ class EmbeddedBroker:
             "--listener-url",
             url,
             "--advertised-listener-url",
-            url,
+            advertised,
             "--storage-engine",
             STORAGE_ENGINE,
         ]

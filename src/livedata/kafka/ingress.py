@@ -12,13 +12,16 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import structlog
 
 from livedata.config.instrument import StreamMapping
 from livedata.config.topics import Topic, topic_name
+from livedata.core.control import InvalidCommand
 from livedata.core.message import Message, StreamId, StreamKind
+from livedata.core.values import EventBatch
 from livedata.protocol.ad00 import decode_ad00
-from livedata.protocol.commands import decode_command
+from livedata.protocol.commands import InvalidCommandError, decode_command
 from livedata.protocol.da00 import decode_da00
 from livedata.protocol.errors import Buffer, DecodeError, schema_id
 from livedata.protocol.ev44 import decode_ev44
@@ -34,6 +37,7 @@ REJECTION_LOG_INTERVAL_S = 10.0
 COMMANDS_STREAM = StreamId(kind=StreamKind.COMMANDS, name="commands")
 ROI_STREAM = StreamId(kind=StreamKind.ROI, name="roi")
 RUN_CONTROL_STREAM = StreamId(kind=StreamKind.RUN_CONTROL, name="run_control")
+DETECTOR = StreamKind.DETECTOR_EVENTS
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,15 @@ def _control(buf: Buffer, topic: Topic, kafka_ns: int) -> Message[Any]:
 CONTROL_TOPICS = (Topic.COMMANDS, Topic.ROI, Topic.FILEWRITER)
 
 
+def _refusal(err: InvalidCommandError, kafka_ns: int) -> Message[Any] | None:
+    """An invalid command that still names its message id and device, to be refused
+    with ERR by the instrument's designated responder; ``None`` if it names neither."""
+    if err.message_id is None or err.device is None:
+        return None
+    value = InvalidCommand(message_id=err.message_id, device=err.device, error=err.message)
+    return Message(timestamp=kafka_ns, stream=COMMANDS_STREAM, value=value)
+
+
 class Ingress:
     """Decodes and routes one instrument's messages; counts every drop by stream and reason.
 
@@ -147,11 +160,18 @@ class Ingress:
             if topic not in self._data_topics:
                 self._reject(topic, "unknown_topic")
                 return None
-            schema = DATA_SCHEMAS.get(schema_id(value) or "")
+            found = schema_id(value)
+            if found is None:
+                self._reject(topic, "truncated", detail=f"{len(value)} bytes, no flatbuffer header")
+                return None
+            schema = DATA_SCHEMAS.get(found)
             if schema is None:
                 self._reject(topic, "wrong_schema", detail=repr(bytes(value[4:8])))
                 return None
             decoded = schema.decode(value)
+        except InvalidCommandError as err:
+            self._reject(topic, err.reason.value, detail=err.message)
+            return _refusal(err, kafka_timestamp_ns)
         except DecodeError as err:
             self._reject(topic, err.reason.value, detail=err.message)
             return None
@@ -165,8 +185,23 @@ class Ingress:
         if self._wanted is not None and stream.name not in self._wanted:
             self._reject(stream.name, "not_wanted")
             return None
+        data = decoded.value
+        if isinstance(data, EventBatch) and data.pixel_id is None and stream.kind is DETECTOR:
+            # Joined with good events in a window, events without pixel ids would strip
+            # theirs too: refuse them. An empty message only marks time: keep it.
+            if len(data):
+                self._reject(
+                    stream.name, "missing_field", detail="detector events without pixel_id"
+                )
+                return None
+            data = EventBatch(
+                time_of_arrival=data.time_of_arrival,
+                pixel_id=np.empty(0, dtype=np.int32),
+                reference_time=data.reference_time,
+                reference_time_index=data.reference_time_index,
+            )
         timestamp = decoded.timestamp if decoded.timestamp is not None else kafka_timestamp_ns
-        return Message(timestamp=timestamp, stream=stream, value=decoded.value)
+        return Message(timestamp=timestamp, stream=stream, value=data)
 
     def stats(self) -> dict[str, dict[str, int]]:
         """Rejections as ``{label: {reason: count}}`` for the heartbeat."""

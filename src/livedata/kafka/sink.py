@@ -3,7 +3,10 @@
 Production is asynchronous; delivery reports count failures. When librdkafka's local
 queue is full the sink serves delivery reports briefly and retries, and if the queue
 stays full it drops the message and counts it, so a slow broker never blocks the
-processing loop for long.
+processing loop for long. What the broker has not confirmed within a few seconds is
+dropped and counted rather than delivered late (no replay of stale results after an
+outage). A result too large for its topic (``TopicSizeLimits``) is downsampled until it
+fits, and dropped and counted only when it cannot be.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import scipp as sc
 import structlog
 from confluent_kafka import KafkaError, KafkaException, Producer
 
@@ -26,8 +30,10 @@ from livedata.core.processor import STATUS_INTERVAL_NS
 from livedata.core.results import Result
 from livedata.core.snapshot import JobSnapshot
 from livedata.core.status import JobStatus, ServiceStatus
+from livedata.kafka.downsample import downsample_to_fit
 from livedata.kafka.settings import MAX_MESSAGE_BYTES, KafkaSettings
-from livedata.protocol.da00 import encode_da00
+from livedata.kafka.size_limits import TopicSizeLimits
+from livedata.protocol.da00 import MAX_ELEMENTS, MAX_UNIT_BYTES, encode_da00
 from livedata.protocol.errors import EncodeError
 from livedata.protocol.heartbeats import encode_job_heartbeat, encode_service_heartbeat
 from livedata.protocol.job_snapshot import encode_job_snapshot
@@ -45,6 +51,18 @@ LINGER_MS = 5
 
 ERROR_LOG_INTERVAL_S = 10.0
 
+DELIVERY_TIMEOUT_S = 5.0
+"""librdkafka's ``message.timeout.ms``: what the broker has not confirmed within this long
+is dropped and counted (``delivery_failed``) instead of being delivered later. Live
+results, heartbeats and raw pulses are stale after a few seconds; librdkafka's default
+(5 minutes) would replay minutes of them after a broker outage. Snapshots and answers
+lost this way are covered elsewhere: snapshots are republished every minute, and an
+unanswered command is reported failed by its sender."""
+
+RECONNECT_BACKOFF_MAX_MS = 2000
+"""Longest pause between attempts to reach a broker that is away (librdkafka: 10 s), so
+clients are back within ~2 s of the broker (QUALITY.md: resume within ~15 s)."""
+
 
 def producer_config(settings: KafkaSettings) -> dict[str, Any]:
     """Settings of every livedata producer: large messages, bounded local queue."""
@@ -55,6 +73,8 @@ def producer_config(settings: KafkaSettings) -> dict[str, Any]:
         "queue.buffering.max.kbytes": 1024 * 1024,  # 1 GiB of pending results at most
         "enable.idempotence": False,
         "compression.type": "none",
+        "message.timeout.ms": int(DELIVERY_TIMEOUT_S * 1000),
+        "reconnect.backoff.max.ms": RECONNECT_BACKOFF_MAX_MS,
     }
 
 
@@ -73,9 +93,15 @@ class KafkaSink:
         }
         self._host = socket.gethostname()
         self._pid = os.getpid()
+        # Only results grow large. A given producer (a test's fake) has no broker to ask.
+        self._limits = TopicSizeLimits(
+            settings if producer is None else None, [self._topics[StreamKind.RESULTS]]
+        )
         self.counters: Counter[str] = Counter()
-        """produced, delivery_failed, dropped_queue_full, encode_failed."""
+        """produced, delivery_failed, dropped_queue_full, encode_failed, rejected_by_producer,
+        downsampled, oversized_dropped."""
         self._last_error_log = 0.0
+        self._last_downsample_log = 0.0
 
     def publish(self, messages: Sequence[Message[Any]]) -> None:
         for message in messages:
@@ -84,12 +110,18 @@ class KafkaSink:
                 self.counters["unroutable"] += 1
                 continue
             try:
-                payload = self._encode(message.value, message.timestamp)
+                encoded = self._encode(message.value, message.timestamp)
+                payload = (
+                    self._fit(topic, message.value, message.timestamp, encoded)
+                    if isinstance(message.value, Result)
+                    else encoded
+                )
             except (EncodeError, ValueError, TypeError) as err:
                 self.counters["encode_failed"] += 1
                 self._log_error("encode_failed", error=str(err))
                 continue
-            self._produce(topic, payload, message.timestamp)
+            if payload is not None:
+                self._produce(topic, payload, message.timestamp)
         self._producer.poll(0)
 
     def flush(self, timeout_s: float) -> None:
@@ -102,9 +134,7 @@ class KafkaSink:
 
     def _encode(self, value: Any, timestamp: int) -> bytes:
         if isinstance(value, Result):
-            return encode_da00(
-                encode_result_key(value.key), value.data, timestamp_ns=timestamp, label=value.title
-            )
+            return _encode_result(value, value.data, timestamp, value.title)
         if isinstance(value, CommandResponse):
             return encode_response(value)
         if isinstance(value, JobSnapshot):
@@ -124,6 +154,48 @@ class KafkaSink:
             )
         raise TypeError(f"no wire format for {type(value).__name__}")
 
+    def _fit(self, topic: str, result: Result, timestamp: int, payload: bytes) -> bytes | None:
+        """``payload``, or the result downsampled to fit the topic and what our readers
+        decode (``MAX_ELEMENTS`` per variable); None if it cannot be."""
+        limit = self._limits.limit(topic)
+        if len(payload) <= limit and _largest_variable(result.data) <= MAX_ELEMENTS:
+            return payload
+        full_size, full_bins = len(payload), max(result.data.size, 1)
+
+        def fits(data: sc.DataArray) -> bool:
+            # Most of a large payload is its bins: skip encoding what cannot fit yet.
+            if full_size * data.size / full_bins > limit:
+                return False
+            if _largest_variable(data) > MAX_ELEMENTS:
+                return False
+            return len(_encode_result(result, data, timestamp, result.title)) <= limit
+
+        try:
+            shrunk = downsample_to_fit(result.data, fits)
+        except Exception:  # an odd result must cost that result only, never the service
+            logger.exception("result_downsampling_failed", output=str(result.key))
+            shrunk = None
+        if shrunk is None:
+            self.counters["oversized_dropped"] += 1
+            self._log_error("result_too_large", output=str(result.key), size=full_size, limit=limit)
+            return None
+        self.counters["downsampled"] += 1
+        now = time.monotonic()
+        if now - self._last_downsample_log >= ERROR_LOG_INTERVAL_S:
+            self._last_downsample_log = now
+            logger.warning(
+                "result_downsampled",
+                output=str(result.key),
+                size=full_size,
+                limit=limit,
+                factors=shrunk.describe(),
+                count=self.counters["downsampled"],
+            )
+        note = f"(downsampled {shrunk.describe()})"
+        room = MAX_UNIT_BYTES - len(note) - 1  # readers refuse longer labels
+        title = result.title.encode()[:room].decode(errors="ignore")
+        return _encode_result(result, shrunk.data, timestamp, f"{title} {note}".lstrip())
+
     def _produce(self, topic: str, payload: bytes, timestamp_ns: int) -> None:
         for _ in range(FULL_QUEUE_RETRIES):
             try:
@@ -139,18 +211,30 @@ class KafkaSink:
                 self._producer.poll(FULL_QUEUE_WAIT_S)
             except KafkaException as err:  # e.g. MSG_SIZE_TOO_LARGE: this message only
                 self.counters["rejected_by_producer"] += 1
+                if err.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE:
+                    self._limits.refused(topic, len(payload))
                 self._log_error("produce_failed", topic=topic, size=len(payload), error=str(err))
                 return
         self.counters["dropped_queue_full"] += 1
         self._log_error("producer_queue_full", topic=topic)
 
-    def _on_delivery(self, error: KafkaError | None, _message: Any) -> None:
+    def _on_delivery(self, error: KafkaError | None, message: Any) -> None:
         if error is not None:
             self.counters["delivery_failed"] += 1
             self._log_error("delivery_failed", error=str(error))
+            if error.code() == KafkaError.MSG_SIZE_TOO_LARGE:  # the broker's limit is lower
+                self._limits.refused(message.topic(), len(message.value() or b""))
 
     def _log_error(self, event: str, **fields: Any) -> None:
         now = time.monotonic()
         if now - self._last_error_log >= ERROR_LOG_INTERVAL_S:
             self._last_error_log = now
             logger.error(event, counters=dict(self.counters), **fields)
+
+
+def _encode_result(result: Result, data: Any, timestamp: int, label: str) -> bytes:
+    return encode_da00(encode_result_key(result.key), data, timestamp_ns=timestamp, label=label)
+
+
+def _largest_variable(data: sc.DataArray) -> int:
+    return max([data.size, *(coord.size for coord in data.coords.values())])

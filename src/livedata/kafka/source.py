@@ -2,9 +2,9 @@
 
 The thread consumes, decodes and routes (decoding is cheap: arrays are views into the
 message buffers) and appends each poll's messages as one chunk. When the queued data
-passes its byte budget the OLDEST chunks' data is dropped and counted, so a slow
-processor sees fresh data instead of a growing backlog; control messages (commands,
-ROIs, run transitions) are never dropped.
+passes its byte budget, or has waited longer than its age limit, the OLDEST chunks'
+data is dropped and counted, so a slow processor sees fresh data instead of a growing
+backlog; control messages (commands, ROIs, run transitions) are never dropped.
 
 The consumer is an ``AssignedConsumer``: it keeps its assignment through topics that
 are missing at start, deleted and recreated, or rotated by the embedded broker.
@@ -26,12 +26,21 @@ from livedata.core.message import Message
 from livedata.kafka.assigned_consumer import AssignedConsumer
 from livedata.kafka.ingress import Ingress
 from livedata.kafka.settings import MAX_MESSAGE_BYTES, KafkaSettings
+from livedata.kafka.sink import RECONNECT_BACKOFF_MAX_MS
 
 logger = structlog.get_logger(__name__)
 
 QUEUE_MAX_BYTES = 1 << 30
 """Data waiting for the processor, at most 1 GiB: two seconds at 5e7 events/s. More
 would only make results staler; less would drop data at normal peak bursts."""
+
+QUEUE_MAX_AGE_S = 1.0
+"""Data that waited this long for the processor is dropped: the processor takes the whole
+queue every step and a healthy step is far shorter (a window of 1e7 events is processed
+in ~0.5 s), so only a processor that cannot keep up gets here. Without an age limit the
+byte budget alone would let a slow service at a modest rate fall minutes behind (1 GiB
+is minutes at 1e6 events/s); with it, the data a step takes is at most this old and
+results stay a few seconds fresh under overload (QUALITY.md)."""
 
 CONSUME_BATCH = 1000
 """Messages per consume call: large enough to amortise the call, small enough that a
@@ -49,6 +58,8 @@ ERROR_LOG_INTERVAL_S = 10.0
 class _Chunk:
     messages: list[Message[Any]]
     nbytes: int
+    arrived: float
+    """``time.monotonic()`` when it was queued."""
 
 
 class KafkaSource:
@@ -61,10 +72,12 @@ class KafkaSource:
         ingress: Ingress,
         group_id: str,
         max_queue_bytes: int = QUEUE_MAX_BYTES,
+        max_queue_age_s: float = QUEUE_MAX_AGE_S,
     ) -> None:
         self._settings = settings
         self._ingress = ingress
         self._max_bytes = max_queue_bytes
+        self._max_age_s = max_queue_age_s
         control = ingress.control_topics()
         # Data is read from the newest offset. Control topics are small and read from
         # their start, filtered by timestamp below: a command sent while the newest
@@ -80,6 +93,7 @@ class KafkaSource:
                 "max.partition.fetch.bytes": MAX_MESSAGE_BYTES,
                 "receive.message.max.bytes": MAX_MESSAGE_BYTES + 1_000_000,
                 "topic.metadata.refresh.interval.ms": 5000,
+                "reconnect.backoff.max.ms": RECONNECT_BACKOFF_MAX_MS,
             },
             {t: OFFSET_BEGINNING if t in control else OFFSET_END for t in ingress.topics()},
             # Before the service announces itself: what is sent after that is read.
@@ -109,6 +123,7 @@ class KafkaSource:
         with self._cond:
             if not self._queue:
                 self._cond.wait(GET_TIMEOUT_S)
+            self._shed(time.monotonic())
             chunks = list(self._queue)
             self._queue.clear()
             self._queued_bytes = 0
@@ -155,24 +170,33 @@ class KafkaSource:
                 messages.append(message)
                 nbytes += len(value)
         if messages:
-            self._enqueue(_Chunk(messages, nbytes))
+            self._enqueue(_Chunk(messages, nbytes, time.monotonic()))
 
     def _enqueue(self, chunk: _Chunk) -> None:
         with self._cond:
             self._queue.append(chunk)
             self._queued_bytes += chunk.nbytes
-            while self._queued_bytes > self._max_bytes and len(self._queue) > 1:
-                self._drop_oldest()
+            self._shed(chunk.arrived)
             self._cond.notify()
 
-    def _drop_oldest(self) -> None:
-        oldest = self._queue.popleft()
-        self._queued_bytes -= oldest.nbytes
-        control = [m for m in oldest.messages if m.stream.is_control]
-        self.counters["dropped_chunks"] += 1
-        self.counters["dropped_messages"] += len(oldest.messages) - len(control)
-        if control:  # commands are never shed: they move to the next chunk
-            self._queue[0].messages[:0] = control
+    def _shed(self, now: float) -> None:
+        """Drop the oldest chunks' data while the queue is over its byte budget (the
+        newest chunk stays) or they waited longer than the age limit."""
+        stale_before = now - self._max_age_s
+        control: list[Message[Any]] = []
+        while self._queue and (
+            (self._queued_bytes > self._max_bytes and len(self._queue) > 1)
+            or self._queue[0].arrived < stale_before
+        ):
+            oldest = self._queue.popleft()
+            self._queued_bytes -= oldest.nbytes
+            kept = [m for m in oldest.messages if m.stream.is_control]
+            control.extend(kept)
+            if len(kept) < len(oldest.messages):
+                self.counters["dropped_chunks"] += 1
+                self.counters["dropped_messages"] += len(oldest.messages) - len(kept)
+        if control:  # commands are never shed: they go first, in order, as fresh
+            self._queue.appendleft(_Chunk(control, 0, now))
 
     def _on_error(self, kafka_message: Any, error: KafkaError) -> None:
         # Lost topics are unassigned and taken again by the AssignedConsumer itself.

@@ -8,6 +8,8 @@ The workflow's own params model validates the params' meaning later, inside core
 
 from __future__ import annotations
 
+import re
+import uuid
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -40,6 +42,7 @@ from livedata.protocol.wire_errors import (
 )
 from livedata.protocol.wire_ids import (
     MAX_NAME_LENGTH,
+    SOURCE_NAME_PATTERN,
     JobIdModel,
     Name,
     SourceName,
@@ -206,6 +209,47 @@ _COMMAND_ADAPTER: TypeAdapter[WorkflowConfigMessage | JobCommandMessage] = TypeA
 )
 
 
+class InvalidCommandError(WireFormatError):
+    """A command that breaks the schema, with what is needed to refuse it.
+
+    ``message_id`` and ``device`` are set when both could be read from the JSON object:
+    the device is the one the sender waits for an answer from (the source name of a
+    ``workflow_config``; ``source_name/job_number`` or ``all`` of a ``job_command``).
+    """
+
+    def __init__(
+        self, reason: DecodeReason, message: str, *, message_id: str | None, device: str | None
+    ) -> None:
+        super().__init__(reason, message, message_id=message_id)
+        self.device = device if message_id is not None else None
+
+
+_SOURCE_NAME_RE = re.compile(SOURCE_NAME_PATTERN)
+
+
+def _source_name(job_id: object) -> str | None:
+    if not isinstance(job_id, dict):
+        return None
+    name = job_id.get("source_name")
+    return name if isinstance(name, str) and _SOURCE_NAME_RE.fullmatch(name) else None
+
+
+def _device(raw: dict[str, Any]) -> str | None:
+    """The device an invalid command would have been answered for, if it can be read."""
+    kind, job_id = raw.get("kind"), raw.get("job_id")
+    if kind == "workflow_config":
+        return _source_name(job_id)
+    if kind != "job_command":
+        return None
+    if job_id is None:  # a workflow or a broadcast: answered as "all"
+        return "all"
+    number = job_id.get("job_number") if isinstance(job_id, dict) else None
+    source = _source_name(job_id)
+    if source is None or not is_uuid_string(number):
+        return None
+    return f"{source}/{uuid.UUID(number)}"
+
+
 def decode_command(buf: Buffer) -> Command:
     """Validate one command payload and turn it into a core command.
 
@@ -226,8 +270,9 @@ def decode_command(buf: Buffer) -> Command:
         (checked before parsing), ``empty``, ``malformed`` (not UTF-8, not strict JSON,
         ``NaN``/``Infinity``, nested too deep, not an object) or ``invalid_value``
         (breaks the schema; the message lists pydantic's description of each problem).
-        ``message_id`` is set whenever the payload was a JSON object with
-        a well-formed ``message_id``, so the caller can answer ERR.
+        An ``invalid_value`` error is an :class:`InvalidCommandError` whose
+        ``message_id`` and ``device`` are set whenever both could be read, so the
+        caller can answer ERR.
     """
     raw = load_json_object(buf, max_bytes=MAX_COMMAND_BYTES, what="command")
     message_id = raw.get("message_id")
@@ -235,8 +280,11 @@ def decode_command(buf: Buffer) -> Command:
     try:
         message = _COMMAND_ADAPTER.validate_python(raw)
     except ValidationError as error:
-        raise WireFormatError(
-            DecodeReason.INVALID_VALUE, describe_validation_error(error), message_id=recovered
+        raise InvalidCommandError(
+            DecodeReason.INVALID_VALUE,
+            describe_validation_error(error),
+            message_id=recovered,
+            device=_device(raw),
         ) from None
     return message.to_domain()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 import uuid
@@ -16,8 +17,10 @@ from livedata.config.registry import load_instrument
 from livedata.core.batching import NS_PER_S, DataTimeBatcher
 from livedata.core.clock import SystemClock
 from livedata.core.job_manager import JobManager
+from livedata.core.memory import MemoryLimit
+from livedata.core.memory_guard import DEFAULT_MEMORY_LIMIT, MemoryGuard
 from livedata.core.processor import OrchestratingProcessor, ServiceIdentity
-from livedata.core.service import Service
+from livedata.core.service import Liveness, Service
 from livedata.core.workflow import WorkflowRegistry
 from livedata.kafka.ingress import Ingress
 from livedata.kafka.job_registry import RegistryUnreadableError, latest_snapshot
@@ -25,10 +28,16 @@ from livedata.kafka.settings import KafkaSettings
 from livedata.kafka.sink import KafkaSink
 from livedata.kafka.source import KafkaSource
 from livedata.services.logging import configure_logging
+from livedata.services.sd_notify import SystemdNotifier
 
 logger = structlog.get_logger(__name__)
 
 SERVICE_NAMES = ("monitor_data", "detector_data", "data_reduction", "timeseries")
+
+MEMORY_LIMIT_ENV = "LIVEDATA_MEMORY_LIMIT"
+"""Default of ``--memory-limit``, so a supervisor can set it for every service at once."""
+
+MEMORY_GUARD_OFF = "off"
 
 
 def wanted_streams(registry: WorkflowRegistry) -> set[str]:
@@ -57,12 +66,19 @@ class ServiceOptions:
     worker_id: str = ""
     restore_jobs: bool = True
     """Bring back the jobs of this worker's newest snapshot (ADR 0005)."""
+    memory_limit: MemoryLimit | None = DEFAULT_MEMORY_LIMIT
+    """Over this, the memory guard stops the job holding the most; None: no guard."""
 
 
 def build_service(
-    options: ServiceOptions, *, settings: KafkaSettings, instrument: Instrument | None = None
+    options: ServiceOptions,
+    *,
+    settings: KafkaSettings,
+    instrument: Instrument | None = None,
+    liveness: Liveness | None = None,
 ) -> Service:
-    """Wire instrument, Kafka source and sink, processor and runtime for one service."""
+    """Wire instrument, Kafka source and sink, processor and runtime for one service;
+    ``liveness`` hears of every turn of its loop (systemd's watchdog)."""
     instrument = instrument or load_instrument(options.instrument)
     everything = instrument.build_workflows(instrument)
     registry = everything.for_service(options.service_name)
@@ -101,6 +117,9 @@ def build_service(
     )
     sink = KafkaSink(settings=settings, instrument=instrument.name)
     clock = SystemClock()
+    memory_guard = None
+    if options.memory_limit is not None:
+        memory_guard = MemoryGuard.from_limit(options.memory_limit)
     processor = OrchestratingProcessor(
         identity=ServiceIdentity(
             instrument=instrument.name, service_name=options.service_name, worker_id=worker_id
@@ -112,6 +131,7 @@ def build_service(
         clock=clock,
         # Unread registry: keep the old snapshot until someone changes the jobs.
         publish_snapshots=registry_read,
+        memory_guard=memory_guard,
     )
     source.start()
     logger.info(
@@ -119,10 +139,13 @@ def build_service(
         service=options.service_name,
         instrument=instrument.name,
         workflows=[str(w) for w in registry],
+        memory_limit=memory_guard.limit_bytes if memory_guard is not None else None,
         topics=ingress.topics(),
         kafka=settings.redacted(),
     )
-    return Service(name=options.service_name, processor=processor, on_close=[source.close])
+    return Service(
+        name=options.service_name, processor=processor, on_close=[source.close], liveness=liveness
+    )
 
 
 def parser(service_name: str | None = None) -> argparse.ArgumentParser:
@@ -146,9 +169,28 @@ def parser(service_name: str | None = None) -> argparse.ArgumentParser:
         action="store_false",
         help="start without the jobs this worker ran before its restart",
     )
+    p.add_argument(
+        "--memory-limit",
+        type=_memory_limit,
+        default=os.environ.get(MEMORY_LIMIT_ENV, str(DEFAULT_MEMORY_LIMIT.share)),
+        help=(
+            "stop the job holding the most memory when the service's resident memory "
+            "passes this: a share of the machine's memory (0.25 or 25%%), a size (3G, "
+            f"512M) or '{MEMORY_GUARD_OFF}' (default: ${MEMORY_LIMIT_ENV} or 0.25)"
+        ),
+    )
     p.add_argument("--log-level", default="INFO")
     p.add_argument("--log-json", action="store_true")
     return p
+
+
+def _memory_limit(text: str) -> MemoryLimit | None:
+    if text.strip().lower() == MEMORY_GUARD_OFF:
+        return None
+    try:
+        return MemoryLimit.parse(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def main(argv: Sequence[str] | None = None, *, service_name: str | None = None) -> int:
@@ -161,13 +203,19 @@ def main(argv: Sequence[str] | None = None, *, service_name: str | None = None) 
         batch_window_s=args.batch_window,
         worker_id=args.worker_id,
         restore_jobs=args.restore_jobs,
+        memory_limit=args.memory_limit,
     )
     if not 0.01 <= options.batch_window_s <= 60:
         print("--batch-window must be between 0.01 and 60 seconds", file=sys.stderr)
         return 2
+    notifier = SystemdNotifier.from_env()  # None unless run by systemd with Type=notify
     try:
-        service = build_service(options, settings=KafkaSettings.from_env())
+        service = build_service(options, settings=KafkaSettings.from_env(), liveness=notifier)
     except (LookupError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return service.run()
+    try:
+        return service.run()
+    finally:
+        if notifier is not None:
+            notifier.close()

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import scipp as sc
-from confluent_kafka import Producer
+from confluent_kafka import OFFSET_BEGINNING, KafkaException, Producer, TopicPartition
 
 from livedata.cli.watch import tail_consumer
 from livedata.config.instrument import Instrument
@@ -25,14 +25,17 @@ from livedata.core.identity import JobId, ResultKey, WorkflowId
 from livedata.core.service import Service
 from livedata.core.values import EventBatch
 from livedata.kafka.command_client import CommandClient
+from livedata.kafka.embedded_broker import process_rss_bytes
 from livedata.kafka.settings import KafkaSettings
 from livedata.kafka.sink import producer_config
 from livedata.protocol.da00 import decode_da00
 from livedata.protocol.errors import DecodeError
+from livedata.protocol.ev44 import encode_ev44
 from livedata.protocol.heartbeats import JobHeartbeat, ServiceHeartbeat, decode_heartbeat
 from livedata.protocol.result_key import decode_result_key
 
 PULSE_NS = 71_428_571
+PULSE_HZ = 14
 
 
 class RunningService:
@@ -54,10 +57,16 @@ class RunningService:
 
 
 class ResultReader:
-    """Collects decoded results of one instrument from the moment it is created."""
+    """Collects decoded results of one instrument from the moment it is created, or,
+    with ``from_start``, everything its results topic holds (the topic must exist)."""
 
-    def __init__(self, settings: KafkaSettings, instrument: str) -> None:
-        self._consumer = tail_consumer(settings, topic_name(instrument, Topic.DATA))
+    def __init__(
+        self, settings: KafkaSettings, instrument: str, *, from_start: bool = False
+    ) -> None:
+        topic = topic_name(instrument, Topic.DATA)
+        self._consumer = tail_consumer(settings, topic)
+        if from_start:
+            self._consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
         self.seen: list[tuple[ResultKey, sc.DataArray]] = []
 
     def wait_for(
@@ -67,26 +76,37 @@ class ResultReader:
         for key, data in self.seen:
             if predicate(key, data):
                 return key, data
-        checked = len(self.seen)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            for message in self._consumer.consume(100, 0.2):
-                if message.error() is not None:
-                    continue
-                try:
-                    source_name, _, data = decode_da00(message.value() or b"")
-                    key = decode_result_key(source_name)
-                except DecodeError:
-                    continue
-                self.seen.append((key, data))
             # Keep the whole consumed batch before answering: a later wait may want the rest.
-            for key, data in self.seen[checked:]:
+            for key, data in self._read_once():
                 if predicate(key, data):
                     return key, data
-            checked = len(self.seen)
         raise AssertionError(
             f"no matching result within {timeout_s} s ({len(self.seen)} results seen)"
         )
+
+    def read(self, seconds: float) -> list[tuple[ResultKey, sc.DataArray]]:
+        """The results arriving within ``seconds`` (also kept in ``seen``)."""
+        new: list[tuple[ResultKey, sc.DataArray]] = []
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            new.extend(self._read_once())
+        return new
+
+    def _read_once(self) -> list[tuple[ResultKey, sc.DataArray]]:
+        new = []
+        for message in self._consumer.consume(100, 0.2):
+            if message.error() is not None:
+                continue
+            try:
+                source_name, _, data = decode_da00(message.value() or b"")
+                key = decode_result_key(source_name)
+            except DecodeError:
+                continue
+            new.append((key, data))
+        self.seen.extend(new)
+        return new
 
     def close(self) -> None:
         self._consumer.close()
@@ -121,6 +141,81 @@ def pulses(
             reference_time=np.array([t0 + i * PULSE_NS], dtype=np.int64),
             reference_time_index=np.array([0], dtype=np.int32),
         )
+
+
+class EventStream:
+    """A steady ev44 stream at ``events_per_s``, 14 pulses a second stamped with the wall
+    clock, published from a thread until ``stop()``; a broker that is away is ridden out
+    (failures are counted, never raised)."""
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        instrument: str,
+        *,
+        events_per_s: float,
+        source: str = "panel_0",
+        role: Topic = Topic.DETECTOR,
+        pixels: int = 128 * 128,
+        seed: int = 0,
+    ) -> None:
+        rng = np.random.default_rng(seed)
+        per_pulse = max(1, round(events_per_s / PULSE_HZ))
+        # One set of events reused for every pulse: encoding stays the only per-pulse cost.
+        self._time_of_arrival = rng.integers(0, PULSE_NS, per_pulse, dtype=np.int32)
+        self._pixel_id = rng.integers(1, pixels + 1, per_pulse, dtype=np.int32)
+        self._source = source
+        self._topic = topic_name(instrument, role)
+        # Like every livedata producer, it drops what it could not deliver within a few
+        # seconds (a broker that is away) rather than replaying it later.
+        self._producer = Producer(producer_config(settings))
+        self.events_per_pulse = per_pulse
+        self.sent_pulses = 0
+        self.refused_pulses = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="event-stream", daemon=True)
+
+    @property
+    def sent_events(self) -> int:
+        return self.sent_pulses * self.events_per_pulse
+
+    def start(self) -> EventStream:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
+        self._producer.flush(5)
+
+    def _run(self) -> None:
+        period = 1.0 / PULSE_HZ
+        next_pulse = time.monotonic()
+        while not self._stop.is_set():
+            batch = EventBatch(
+                time_of_arrival=self._time_of_arrival,
+                pixel_id=self._pixel_id,
+                reference_time=np.array([time.time_ns()], dtype=np.int64),
+                reference_time_index=np.array([0], dtype=np.int32),
+            )
+            try:
+                self._producer.produce(
+                    self._topic, encode_ev44(self._source, self.sent_pulses, batch)
+                )
+                self.sent_pulses += 1
+            except (BufferError, KafkaException):
+                self.refused_pulses += 1
+            self._producer.poll(0)
+            next_pulse += period
+            delay = next_pulse - time.monotonic()
+            if delay < -1.0:  # fell behind (a loaded machine): keep the rate, skip the debt
+                next_pulse = time.monotonic()
+            self._stop.wait(max(0.0, delay))
+
+
+def result_data_age_s(data: sc.DataArray) -> float:
+    """Seconds from the end of a result's data window to now."""
+    return (time.time_ns() - int(data.coords["time"].value)) / 1e9
 
 
 def start_job(
@@ -167,23 +262,38 @@ class HeartbeatReader:
         for heartbeat in self.seen:
             if predicate(heartbeat):
                 return heartbeat
-        checked = len(self.seen)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            for message in self._consumer.consume(100, 0.2):
-                if message.error() is not None:
-                    continue
-                try:
-                    heartbeat = decode_heartbeat(message.value() or b"")
-                except DecodeError:
-                    continue
-                self.seen.append(heartbeat)
             # Keep the whole consumed batch before answering: a later wait may want the rest.
-            for heartbeat in self.seen[checked:]:
+            for heartbeat in self._read_once():
                 if predicate(heartbeat):
                     return heartbeat
-            checked = len(self.seen)
         raise AssertionError(f"no matching heartbeat within {timeout_s} s")
+
+    def latest(
+        self, predicate: Callable[[ServiceHeartbeat | JobHeartbeat], bool], timeout_s: float = 3.0
+    ) -> ServiceHeartbeat | JobHeartbeat:
+        """The newest heartbeat for which ``predicate`` holds, after reading for
+        ``timeout_s`` (heartbeats come every 2 s)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self._read_once()
+        for heartbeat in reversed(self.seen):
+            if predicate(heartbeat):
+                return heartbeat
+        raise AssertionError(f"no matching heartbeat within {timeout_s} s")
+
+    def _read_once(self) -> list[ServiceHeartbeat | JobHeartbeat]:
+        new = []
+        for message in self._consumer.consume(100, 0.2):
+            if message.error() is not None:
+                continue
+            try:
+                new.append(decode_heartbeat(message.value() or b""))
+            except DecodeError:
+                continue
+        self.seen.extend(new)
+        return new
 
     def close(self) -> None:
         self._consumer.close()
@@ -212,6 +322,14 @@ class ServiceProcess:
             stderr=subprocess.STDOUT,
             env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers},
         )
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the service process (Linux)."""
+        return process_rss_bytes(self.process.pid)
 
     def signal(self, signum: int) -> None:
         self.process.send_signal(signum)

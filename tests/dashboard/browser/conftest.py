@@ -20,8 +20,16 @@ from livedata.config.instrument import Instrument
 from livedata.config.registry import load_instrument
 from livedata.core.identity import JobId, WorkflowId
 from livedata.core.status import ServiceState
+from livedata.dashboard.access import Role
+from livedata.dashboard.audit import AuditLog
 from livedata.dashboard.backend import KafkaBackend
 from livedata.dashboard.contract import CommandOutcome
+from livedata.dashboard.credentials import (
+    CredentialsFile,
+    CredentialStore,
+    save_credentials,
+    with_user,
+)
 from livedata.dashboard.policy.grid_files import GridLibrary
 from livedata.dashboard.ui.context import DashboardContext
 from livedata.dashboard.ui.server import serve
@@ -178,3 +186,33 @@ def stack(
         producer.join(10)
         for service in services:
             service.stop()
+
+
+PASSWORDS = {"alice": "alice-operator-pw", "bob": "bob-viewer-pw"}
+"""The users of ``auth_stack``: alice is an operator, bob a viewer."""
+
+
+@dataclass
+class AuthStack:
+    """The module's stack served a second time, with logins, on its own loopback port."""
+
+    stack: Stack
+    url: str
+    audit: Path
+    passwords: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def auth_stack(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuthStack]:
+    folder = tmp_path_factory.mktemp("auth")
+    users = folder / "users.yaml"
+    creds = with_user(CredentialsFile(), "alice", Role.OPERATOR, PASSWORDS["alice"])
+    save_credentials(users, with_user(creds, "bob", Role.VIEWER, PASSWORDS["bob"]))
+    audit = AuditLog(folder / "audit.jsonl")
+    port = free_port()
+    server = serve(stack.ctx, port=port, threaded=True, users=CredentialStore(users), audit=audit)
+    try:
+        yield AuthStack(stack, f"http://127.0.0.1:{port}/", audit.path, dict(PASSWORDS))
+    finally:
+        server.stop()
+        audit.close()

@@ -8,6 +8,7 @@ index) is computed once here and reused.
 
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections import deque
@@ -18,6 +19,7 @@ from typing import Any
 from livedata.config.instrument import Instrument
 from livedata.core.identity import JobId, WorkflowId
 from livedata.core.workflow import WorkflowSpec
+from livedata.dashboard.access import LOCAL_USER, User
 from livedata.dashboard.contract import Backend, JobRow
 from livedata.dashboard.policy.grid import Grid, GridError, Tab, check_grid
 from livedata.dashboard.policy.grid_files import GridLibrary, load_template, template_names
@@ -121,18 +123,35 @@ class DashboardContext:
         self.clock = clock
         self.frames = FrameCache()
         self.metrics = ServerMetrics()
+        self.user: User = LOCAL_USER
+        """Whose session this is (``for_session``); the server-wide context's is ``local``."""
         self._lock = threading.Lock()
-        self._jobs: tuple[tuple[int, int], JobIndex] | None = None
+        # A list, so that the per-session copies share one cached index.
+        self._jobs: list[tuple[tuple[int, int], JobIndex]] = []
+
+    def for_session(self, user: User, backend: Backend) -> DashboardContext:
+        """This context as one user's session sees it: everything shared, but its
+        ``user`` and its ``backend`` (a ``CommandGate`` that checks the user's role)."""
+        view = copy.copy(self)
+        view.user = user
+        view.backend = backend
+        return view
+
+    @property
+    def may_command(self) -> bool:
+        """Whether this session shows controls that send (hidden from viewers; the
+        backend refuses their sends anyway)."""
+        return self.user.may_command
 
     def jobs(self, now_ns: int) -> JobIndex:
         """The job index, rebuilt when the status changes (or each second, for liveness)."""
         stamp = (self.backend.status.version, now_ns // 1_000_000_000)
-        cached = self._jobs
+        cached = self._jobs[0] if self._jobs else None
         if cached is not None and cached[0] == stamp:
             return cached[1]
         index = JobIndex.build(self.backend.status.jobs(now_ns))
         with self._lock:
-            self._jobs = (stamp, index)
+            self._jobs[:] = [(stamp, index)]
         return index
 
     def template_names(self) -> list[str]:

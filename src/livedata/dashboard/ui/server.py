@@ -1,21 +1,37 @@
 """Serving the dashboard: one ``DashboardContext`` per process, one ``Session`` per page.
 
-Loopback only for now: authentication is required on any other address (QUALITY.md),
-and it is not built yet. The websocket accepts only pages served from the address the
-server is bound to.
+Without a users file the dashboard listens on loopback only, and its one user is
+``local`` (an operator). With one (``CredentialStore``), every page asks for a login
+first, on any address, and each session acts as its user: a ``CommandGate`` checks the
+user's role and writes every command and ROI to the audit log. The websocket accepts
+only pages served from the address the server is bound to, and session tokens are
+signed with the cookie secret when logins are on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
+import re
 import socket
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import panel as pn
 
+from livedata.dashboard.access import LOCAL_USER, User
+from livedata.dashboard.audit import AuditLog
+from livedata.dashboard.credentials import CredentialStore
+from livedata.dashboard.gate import CommandGate
 from livedata.dashboard.ui.context import DashboardContext
 from livedata.dashboard.ui.hvsetup import ensure_holoviews
+from livedata.dashboard.ui.login import (
+    CredentialsAuthProvider,
+    cookie_secret,
+    session_client,
+    session_user,
+)
 from livedata.dashboard.ui.session import Session
 
 DEFAULT_PORT = 5009
@@ -23,7 +39,7 @@ DEFAULT_ADDRESS = "127.0.0.1"
 
 
 class NotLoopbackError(ValueError):
-    """The dashboard was asked to listen where it would need authentication."""
+    """The dashboard was asked to listen beyond loopback without authentication."""
 
 
 def is_loopback(address: str) -> bool:
@@ -35,30 +51,95 @@ def is_loopback(address: str) -> bool:
         return False
 
 
-def check_address(address: str) -> None:
-    if not is_loopback(address):
+def check_address(address: str, *, authenticated: bool = False) -> None:
+    """Refuse a non-loopback ``address`` unless logins are required (``authenticated``).
+
+    Raises
+    ------
+    NotLoopbackError
+        For an address beyond loopback without a users file.
+    """
+    if not authenticated and not is_loopback(address):
         raise NotLoopbackError(
-            f"refusing to serve the dashboard on {address!r}: it has no authentication yet, "
-            "so it listens on a loopback address only (127.0.0.1, ::1 or localhost). "
-            "Reach it from elsewhere through an SSH tunnel "
+            f"refusing to serve the dashboard on {address!r} without authentication: "
+            "give a users file (--auth-file, or $LIVEDATA_DASHBOARD_AUTH_FILE; create it "
+            "with 'livedata dashboard-user add'), or listen on a loopback address "
+            "(127.0.0.1, ::1 or localhost) and reach it through an SSH tunnel "
             "(ssh -L 5009:127.0.0.1:5009 <host>)."
         )
 
 
-def websocket_origins(address: str, port: int) -> list[str]:
-    """Origins allowed to open the websocket: the bound address (and its localhost name)."""
+ORIGIN = re.compile(r"(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
+"""A host name or address with an optional port, as a browser's Origin names the page
+(no scheme, no path, no wildcards)."""
+
+
+def check_origin(origin: str) -> str:
+    """Raises ``ValueError`` unless ``origin`` is ``host`` or ``host:port``."""
+    if ORIGIN.fullmatch(origin) is None:
+        raise ValueError(
+            f"--origin {origin!r}: give the host name (and port) browsers use for the "
+            "page, e.g. dashboard.example.org or myhost:5009 (no scheme, no wildcards)"
+        )
+    return origin
+
+
+def websocket_origins(address: str, port: int, extra: Sequence[str] = ()) -> list[str]:
+    """Origins allowed to open the websocket: the bound address (and its localhost name;
+    on every interface, the host's names), and ``extra`` (e.g. a reverse proxy's name).
+
+    Raises
+    ------
+    ValueError
+        For an ``extra`` origin that is not ``host`` or ``host:port``.
+    """
     host = f"[{address}]" if ":" in address else address
     origins = [f"{host}:{port}"]
     if address in ("127.0.0.1", "localhost"):
         origins += [f"localhost:{port}", f"127.0.0.1:{port}"]
+    if address in ("0.0.0.0", "::"):
+        origins += [f"{socket.gethostname()}:{port}", f"{socket.getfqdn()}:{port}"]
+    origins += [check_origin(origin) for origin in extra]
     return sorted(set(origins))
 
 
-def create_app(ctx: DashboardContext) -> Any:
-    """The function Panel calls for every new page."""
+NOT_LOGGED_IN = (
+    "<p class='ld-not-logged-in'>You are not logged in, or your user was removed. "
+    "<a href='./login'>Log in</a></p>"
+)
+
+
+def _current(users: CredentialStore | None, user: User) -> Callable[[], User | None] | None:
+    """How a session's gate learns the user's role as the users file says now."""
+    if users is None:
+        return None
+    store = users
+
+    def current() -> User | None:
+        return store.user(user.name, client=user.client)
+
+    return current
+
+
+def create_app(
+    ctx: DashboardContext,
+    *,
+    users: CredentialStore | None = None,
+    audit: AuditLog | None = None,
+    secret: str | None = None,
+) -> Any:
+    """The function Panel calls for every new page: a ``Session`` acting as its user."""
 
     def app() -> Any:
-        return Session(ctx).panel
+        user: User | None
+        if users is None:
+            user = dataclasses.replace(LOCAL_USER, client=session_client())
+        else:
+            user = session_user(users, secret or cookie_secret())
+            if user is None:  # the provider lets no such request in; never show data
+                return pn.pane.HTML(NOT_LOGGED_IN)
+        gate = CommandGate(ctx.backend, user, audit, current=_current(users, user))
+        return Session(ctx.for_session(user, gate)).panel
 
     return app
 
@@ -71,23 +152,50 @@ def serve(
     show: bool = False,
     threaded: bool = False,
     start: bool = True,
+    users: CredentialStore | None = None,
+    audit: AuditLog | None = None,
+    origins: Sequence[str] = (),
+    behind_proxy: bool = False,
 ) -> Any:
     """Serve the dashboard (blocks unless ``threaded``; then returns the server thread,
-    once it accepts connections, whose ``stop()`` ends it)."""
-    check_address(address)
+    once it accepts connections, whose ``stop()`` ends it).
+
+    ``users``: require a login (any address); without, loopback only. ``audit``: where
+    commands, ROIs and logins are recorded (None: the structured log only). ``origins``:
+    more names browsers may reach the page by (``websocket_origins``). ``behind_proxy``:
+    take the client's address and scheme from the reverse proxy's ``X-Forwarded-*``
+    headers (only behind a proxy that sets them: otherwise any client could claim any
+    address).
+    """
+    check_address(address, authenticated=users is not None)
+    allowed = websocket_origins(address, port, origins)
     ensure_holoviews()
     pn.extension()
+    auth: dict[str, Any] = {}
+    secret = None
+    if users is not None:
+        secret = cookie_secret()
+        auth = {
+            "auth_provider": CredentialsAuthProvider(users, audit=audit),
+            "cookie_secret": secret,
+            # Signed session tokens: a browser cannot forge the cookies a session
+            # believes it was opened with.
+            "secret_key": secret,
+            "sign_sessions": True,
+        }
     server = pn.serve(
-        {"/": create_app(ctx)},
+        {"/": create_app(ctx, users=users, audit=audit, secret=secret)},
         port=port,
         address=address,
-        websocket_origin=websocket_origins(address, port),
+        websocket_origin=allowed,
+        use_xheaders=behind_proxy,
         show=show,
         threaded=threaded,
         start=start,
         title=f"livedata · {ctx.instrument.name}",
         verbose=False,
         admin=False,
+        **auth,
     )
     if threaded and start:
         _wait_listening(address, port, server)

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import panel as pn
 
+from livedata.dashboard.access import User
 from livedata.dashboard.ui.ack import FrameAck
 from livedata.dashboard.ui.context import DashboardContext
 from livedata.dashboard.ui.format import escape
@@ -30,6 +31,16 @@ class TabView(Protocol):
     panel: Any
 
     def refresh(self, now_ns: int) -> int: ...
+
+
+def user_html(user: User) -> str:
+    """Who is logged in, their role, and the way out (nothing without authentication)."""
+    if not user.authenticated:
+        return ""
+    return (
+        f"<small><b>{escape(user.name)}</b> · <span class='ld-role-{user.role.value}'>"
+        f"{user.role.value}</span> · <a href='./logout' class='ld-logout'>Log out</a></small>"
+    )
 
 
 class Session:
@@ -73,6 +84,7 @@ class Session:
             title,
             pn.layout.HSpacer(),
             self._ticker,
+            pn.pane.HTML(user_html(ctx.user), margin=(10, 10), css_classes=["ld-user"]),
             sizing_mode="stretch_width",
             styles={"border-bottom": "1px solid #d0d7de"},
         )

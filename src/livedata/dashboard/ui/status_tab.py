@@ -15,6 +15,7 @@ from livedata.dashboard.ui.format import (
     format_count,
     format_duration,
     job_state_badge,
+    rejected_html,
     service_state_badge,
 )
 from livedata.dashboard.ui.livehtml import LiveHTML
@@ -63,7 +64,7 @@ def services_html(rows: list[ServiceRow], now_ns: int) -> str:
                 rate,
                 format_count(row.messages),
                 format_count(row.dropped),
-                format_count(row.rejected),
+                rejected_html(row),
                 format_duration((now_ns - row.last_seen_ns) / NS) + " ago",
                 escape(status.error or ""),
             ]

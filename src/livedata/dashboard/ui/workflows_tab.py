@@ -90,9 +90,12 @@ class WorkflowCard:
         jobs_area = pn.Column(
             pn.pane.HTML("<b>Jobs</b>", margin=(6, 5, 0, 5)), self.jobs, width=640
         )
+        # A viewer gets no start form and no job buttons (the gate refuses their sends
+        # anyway: hiding is for clarity, not the protection).
+        areas = [jobs_area, start_area] if ctx.may_command else [jobs_area]
         self.panel = pn.Card(
             description,
-            pn.Row(jobs_area, start_area, sizing_mode="stretch_width"),
+            pn.Row(*areas, sizing_mode="stretch_width"),
             title=spec.title,
             collapsed=False,
             sizing_mode="stretch_width",
@@ -178,6 +181,8 @@ class WorkflowCard:
                 pane.html = html
 
     def _buttons(self, job_id: JobId) -> list[Any]:
+        if not self.ctx.may_command:
+            return []
         stop = pn.widgets.Button(label="Stop", width=64, css_classes=["ld-job-stop"])
         reset = pn.widgets.Button(label="Reset", width=64, css_classes=["ld-job-reset"])
         stop.on_click(lambda _: self.act(JobAction.STOP, job_id))
@@ -221,6 +226,13 @@ class WorkflowsTab:
                 card = WorkflowCard(ctx, spec, self._post)
                 self.cards[spec.workflow_id] = card
                 sections.append(card.panel)
+        if not ctx.may_command:
+            note = (
+                f"<small class='ld-read-only'>{escape(ctx.user.name)} is a viewer: jobs and "
+                "their state are shown; starting, stopping and resetting need an operator."
+                "</small>"
+            )
+            sections.insert(0, pn.pane.HTML(note, margin=(6, 5)))
         self.panel = pn.Column(*sections, sizing_mode="stretch_width")
         self._seen: tuple[int, int] | None = None
 

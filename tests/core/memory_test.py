@@ -1,0 +1,177 @@
+"""Memory readings, limits and the size estimate the memory guard blames jobs with."""
+
+import os
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import scipp as sc
+
+from livedata.core.accumulators import LogSeries
+from livedata.core.memory import (
+    GIB,
+    MIB,
+    MemoryLimit,
+    describe_bytes,
+    estimate_nbytes,
+    machine_memory_bytes,
+    parse_size,
+    process_rss_bytes,
+    release_freed_memory,
+)
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("0.25", MemoryLimit(share=0.25)),
+        ("1", MemoryLimit(share=1.0)),
+        ("25%", MemoryLimit(share=0.25)),
+        (" 50 % ", MemoryLimit(share=0.5)),
+        ("3G", MemoryLimit(absolute=3 * GIB)),
+        ("3GiB", MemoryLimit(absolute=3 * GIB)),
+        ("1.5gb", MemoryLimit(absolute=int(1.5 * GIB))),
+        ("512M", MemoryLimit(absolute=512 * MIB)),
+        ("1T", MemoryLimit(absolute=1024 * GIB)),
+    ],
+)
+def test_limits_parse_as_shares_or_sizes(text, expected) -> None:
+    assert MemoryLimit.parse(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text", ["", "lots", "0", "-0.5", "1.5", "150%", "nan", "3", "3X", "1K", "2M", "1e9"]
+)
+def test_nonsense_limits_are_refused(text) -> None:
+    with pytest.raises(ValueError, match="memory"):
+        MemoryLimit.parse(text)
+
+
+def test_a_share_is_taken_of_the_machine_and_a_size_is_absolute() -> None:
+    assert MemoryLimit(share=0.25).bytes_of(16 * GIB) == 4 * GIB
+    assert MemoryLimit(absolute=3 * GIB).bytes_of(16 * GIB) == 3 * GIB
+    assert str(MemoryLimit(share=0.25)) == "25% of memory"
+    assert str(MemoryLimit(absolute=3 * GIB)) == "3.0 GiB"
+
+
+def test_a_limit_is_a_share_or_a_size_not_both() -> None:
+    with pytest.raises(ValueError, match="either"):
+        MemoryLimit(share=0.5, absolute=GIB)
+    with pytest.raises(ValueError, match="either"):
+        MemoryLimit()
+
+
+def test_sizes_read_as_operators_expect() -> None:
+    assert describe_bytes(3.1 * GIB) == "3.1 GiB"
+    assert describe_bytes(512 * MIB) == "512.0 MiB"
+    assert describe_bytes(2048) == "2.0 KiB"
+    assert describe_bytes(100) == "100 B"
+
+
+def test_rss_is_the_second_field_of_statm_in_pages(tmp_path) -> None:
+    statm = tmp_path / "statm"
+    statm.write_text("50000 1234 300 10 0 4000 0\n")
+    assert process_rss_bytes(statm) == 1234 * PAGE
+
+
+def test_rss_of_this_process_grows_with_what_it_touches() -> None:
+    before = process_rss_bytes()
+    ballast = np.ones(64 * MIB, dtype=np.uint8)
+    assert process_rss_bytes() - before > 48 * MIB
+    del ballast
+
+
+def test_machine_memory_is_capped_by_a_cgroup_limit(tmp_path) -> None:
+    physical = os.sysconf("SC_PHYS_PAGES") * PAGE
+    unlimited = tmp_path / "memory.max"
+    unlimited.write_text("max\n")
+    assert machine_memory_bytes((unlimited,)) == physical
+    limited = tmp_path / "memory.limit_in_bytes"
+    limited.write_text(f"{2 * GIB}\n")
+    assert machine_memory_bytes((tmp_path / "absent", unlimited, limited)) == min(physical, 2 * GIB)
+
+
+@dataclass
+class Holder:
+    arrays: list
+    note: str = "x"
+
+
+class Slotted:
+    __slots__ = ("data",)
+
+    def __init__(self, data) -> None:
+        self.data = data
+
+
+def test_estimate_counts_arrays_in_attributes_and_containers() -> None:
+    state = Holder(arrays=[np.ones(1_000_000), {"k": np.ones(500_000)}])
+    assert 12_000_000 <= estimate_nbytes(state) < 12_100_000
+
+
+def test_estimate_counts_a_shared_array_once_and_a_view_as_its_base() -> None:
+    base = np.ones(1_000_000)
+    state = Holder(arrays=[base, base, base[10:20]])
+    assert 8_000_000 <= estimate_nbytes(state) < 8_100_000
+
+
+def test_estimate_follows_slots_deques_and_scipp_objects() -> None:
+    da = sc.DataArray(
+        sc.ones(dims=["x"], shape=[1_000_000]),
+        coords={"x": sc.arange("x", 1_000_000.0)},
+    )
+    state = Slotted(deque([da]))
+    assert 16_000_000 <= estimate_nbytes(state) < 16_100_000
+
+
+def test_estimate_sees_a_log_series_fill_up() -> None:
+    series = LogSeries(capacity=10_000)
+    empty = estimate_nbytes(series)
+    for i in range(10_000):
+        series.add(i, float(i))
+    assert estimate_nbytes(series) - empty > 10_000 * 24  # a float object each
+
+
+def test_estimate_skips_code_and_stops_at_its_object_budget() -> None:
+    assert estimate_nbytes(Holder(arrays=[np, sc, print, Holder])) < 1000
+    many = Holder(arrays=[np.ones(1000) for _ in range(100)])
+    assert estimate_nbytes(many, max_objects=10) < estimate_nbytes(many)
+
+
+def test_released_memory_goes_back_to_the_os() -> None:
+    # Medium blocks between small ones still in use: after free() glibc keeps the
+    # blocks' pages for reuse (the heap top cannot shrink) until told to trim.
+    blocks, pins = [], []
+    for _ in range(12_000):
+        blocks.append(b"x" * 16_000)
+        pins.append(b"y" * 600)
+    held = process_rss_bytes()
+    del blocks
+    release_freed_memory()
+    assert held - process_rss_bytes() > 100 * MIB
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("4G", 4 * GIB),
+        ("4GiB", 4 * GIB),
+        ("4gb", 4 * GIB),
+        ("512M", 512 * MIB),
+        ("1.5G", int(1.5 * GIB)),
+        (" 300 MiB ", 300 * MIB),
+        ("1048576", 1048576),
+        ("2048k", 2 * MIB),
+    ],
+)
+def test_sizes_are_read_in_binary_units(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "G", "four gigabytes", "-1G", "4X", "1e9"])
+def test_a_size_that_is_not_one_is_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="not a size"):
+        parse_size(text)

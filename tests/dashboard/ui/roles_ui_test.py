@@ -1,0 +1,114 @@
+"""What a viewer's session builds: no start forms, no job buttons, no ROI editors; and
+the same session for an operator has them all. No browser (a bokeh document each)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import panel as pn
+import pytest
+from bokeh.document import Document
+from panel.io.state import set_curdoc
+
+from livedata.config.registry import load_instrument
+from livedata.core.identity import WorkflowId
+from livedata.dashboard.access import Role, User
+from livedata.dashboard.audit import AuditLog, read_audit_log
+from livedata.dashboard.gate import CommandGate
+from livedata.dashboard.policy.grid_files import GridLibrary
+from livedata.dashboard.ui.context import DashboardContext
+from livedata.dashboard.ui.plots_tab import PlotsTab
+from livedata.dashboard.ui.session import user_html
+from livedata.dashboard.ui.workflows_tab import WorkflowsTab
+from livedata.testing.dashboard import FakeBackend
+
+pytestmark = pytest.mark.filterwarnings("ignore:All-NaN slice encountered:RuntimeWarning")
+
+OPERATOR = User("alice", Role.OPERATOR, authenticated=True)
+VIEWER = User("bob", Role.VIEWER, authenticated=True)
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> DashboardContext:
+    inst = load_instrument("dummy")
+    backend = FakeBackend(inst)
+    backend.start_workflow(
+        WorkflowId(instrument="dummy", name="panel_0_xy", version=1), ["panel_0"], {}
+    )
+    return DashboardContext(backend, inst, grids=GridLibrary(tmp_path / "grids"))
+
+
+@pytest.fixture
+def doc() -> Iterator[None]:
+    with set_curdoc(Document()):
+        yield
+
+
+def _session(ctx: DashboardContext, user: User, audit: AuditLog) -> DashboardContext:
+    return ctx.for_session(user, CommandGate(ctx.backend, user, audit))
+
+
+def _buttons(layout: object) -> list[str]:
+    return [b.label for b in layout.select(pn.widgets.Button)]  # type: ignore[attr-defined]
+
+
+def test_a_viewer_gets_no_command_controls(
+    ctx: DashboardContext, doc: None, tmp_path: Path
+) -> None:
+    view = _session(ctx, VIEWER, AuditLog(tmp_path / "audit.jsonl"))
+    tab = WorkflowsTab(view)
+    tab.refresh(view.clock())
+    labels = _buttons(tab.panel)
+    assert "Start" not in labels
+    assert "Stop" not in labels
+    assert "Reset" not in labels
+    plots = PlotsTab(view)
+    plots.refresh(view.clock())
+    assert all(cell.editor is None for cell in plots.cells()), "no ROI editing"
+
+
+def test_an_operator_gets_them(ctx: DashboardContext, doc: None, tmp_path: Path) -> None:
+    view = _session(ctx, OPERATOR, AuditLog(tmp_path / "audit.jsonl"))
+    tab = WorkflowsTab(view)
+    tab.refresh(view.clock())
+    labels = _buttons(tab.panel)
+    assert "Start" in labels
+    assert "Stop" in labels
+    assert "Reset" in labels
+    plots = PlotsTab(view)
+    assert any(cell.editor is not None for cell in plots.cells())
+
+
+def test_a_viewer_forcing_a_card_to_act_is_refused_on_the_server(
+    ctx: DashboardContext, doc: None, tmp_path: Path
+) -> None:
+    """Hidden controls are not the protection: the session's backend refuses."""
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    view = _session(ctx, VIEWER, audit)
+    card = WorkflowsTab(view).cards[
+        WorkflowId(instrument="dummy", name="monitor_histogram", version=1)
+    ]
+    card.start.clicks += 1  # what a forged click event would do
+    assert "viewers cannot" in card.feedback.object
+    started = {row.status.workflow_id.name for row in ctx.backend.status.jobs(ctx.clock())}
+    assert started == {"panel_0_xy"}, "the monitor histogram did not start"
+    (record,) = read_audit_log(audit.path)
+    assert (record["user"], record["result"]) == ("bob", "refused: viewer")
+
+
+def test_sessions_share_the_server_state_but_not_the_user(ctx: DashboardContext) -> None:
+    view = ctx.for_session(VIEWER, ctx.backend)
+    assert view.user is VIEWER
+    assert ctx.user.name == "local"
+    assert view.frames is ctx.frames
+    assert view.metrics is ctx.metrics
+    assert view.jobs(ctx.clock()) is ctx.jobs(ctx.clock()), "one job index for all sessions"
+
+
+def test_the_header_names_the_user_their_role_and_the_way_out() -> None:
+    html = user_html(VIEWER)
+    assert "bob" in html
+    assert "viewer" in html
+    assert "logout" in html
+    assert user_html(User("local", Role.OPERATOR)) == ""
