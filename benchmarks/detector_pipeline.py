@@ -1,13 +1,18 @@
 """End to end through Kafka: fake detector events -> embedded broker -> detector_data.
 
-Drives the ``panel_0_xy`` detector view of the dummy instrument at increasing event
-rates and prints, per rate: the fraction of sent events that reached the results, the
-service's CPU share (of one core) and RSS, and the data age of results (p50, p99: wall
-time at receipt minus the result's ``time``, the end of the data window it covers).
-The highest rate with >= 97 % of events processed and p99 age under 3 s is reported as
-sustained. Everything runs on this machine (producer, broker, service, reader).
+Drives a detector view at increasing event rates and prints, per rate: the fraction of
+sent events that reached the results, the service's CPU share (of one core) and RSS,
+and the data age of results (p50, p99: wall time at receipt minus the result's
+``time``, the end of the data window it covers). The highest rate with >= 97 % of
+events processed and p99 age under 3 s is reported as sustained. Everything runs on
+this machine (producer, broker, service, reader).
 
-Run: ``.venv/bin/python benchmarks/detector_pipeline.py [--rates 1e5,1e6,1e7] [--seconds 20]``
+The view is the dummy instrument's ``panel_0_xy``, or with ``--instrument loki`` the
+LoKI-like instrument's ``detector_xy`` on all nine banks (one job per bank; the fake
+producer splits the rate between the banks as its model lights them).
+
+Run: ``.venv/bin/python benchmarks/detector_pipeline.py [--instrument dummy|loki]
+[--rates 1e5,1e6,1e7] [--seconds 20]``
 """
 
 from __future__ import annotations
@@ -47,30 +52,43 @@ def rss_mb(pid: int) -> float:
         return int(f.read().split()[1]) * PAGE / 1e6
 
 
-def start_job(settings: KafkaSettings) -> JobId:
-    job_id = JobId(source_name="panel_0", job_number=uuid.uuid4())
-    command = WorkflowConfig(
-        message_id=str(uuid.uuid4()),
-        workflow_id=WorkflowId(instrument="dummy", name="panel_0_xy", version=1),
-        job_id=job_id,
-    )
-    with CommandClient(settings=settings, instrument="dummy") as client:
-        for _ in range(20):
-            client.send([command])
-            if client.wait_for(command.message_id, ["panel_0"], timeout_s=3).responses:
-                return job_id
-    raise SystemExit("detector_data did not answer")
+VIEWS = {
+    "dummy": ("panel_0_xy", ["panel_0"]),
+    "loki": ("detector_xy", [f"loki_detector_{i}" for i in range(9)]),
+}
+"""The workflow run per instrument, and the banks it runs on (one job each)."""
 
 
-def measure(settings, env, service_pid, job_id, rate, seconds) -> dict[str, float]:
-    consumer = tail_consumer(settings, topic_name("dummy", Topic.DATA))
+def start_jobs(settings: KafkaSettings, instrument: str) -> set[JobId]:
+    workflow, banks = VIEWS[instrument]
+    jobs = set()
+    with CommandClient(settings=settings, instrument=instrument) as client:
+        for bank in banks:
+            job_id = JobId(source_name=bank, job_number=uuid.uuid4())
+            command = WorkflowConfig(
+                message_id=str(uuid.uuid4()),
+                workflow_id=WorkflowId(instrument=instrument, name=workflow, version=1),
+                job_id=job_id,
+            )
+            for _ in range(20):
+                client.send([command])
+                if client.wait_for(command.message_id, [bank], timeout_s=3).responses:
+                    jobs.add(job_id)
+                    break
+            else:
+                raise SystemExit("detector_data did not answer")
+    return jobs
+
+
+def measure(settings, env, instrument, service_pid, jobs, rate, seconds) -> dict[str, float]:
+    consumer = tail_consumer(settings, topic_name(instrument, Topic.DATA))
     producer = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "livedata.services.fake_producers",
             "--instrument",
-            "dummy",
+            instrument,
             "--kinds",
             "detector",
             "--event-rate",
@@ -93,7 +111,7 @@ def measure(settings, env, service_pid, job_id, rate, seconds) -> dict[str, floa
                 continue
             source_name, _, data = decode_da00(message.value())
             key = decode_result_key(source_name)
-            if key.job_id != job_id or key.output_name != "counts_total":
+            if key.job_id not in jobs or key.output_name != "counts_total":
                 continue
             processed += float(data.value)
             ages.append((time.time_ns() - int(data.coords["time"].value)) / 1e9)
@@ -115,6 +133,7 @@ def measure(settings, env, service_pid, job_id, rate, seconds) -> dict[str, floa
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--instrument", choices=sorted(VIEWS), default="dummy")
     p.add_argument("--rates", default="1e5,1e6,3e6,1e7,2e7")
     p.add_argument("--seconds", type=float, default=20)
     args = p.parse_args()
@@ -122,28 +141,28 @@ def main() -> int:
     settings = KafkaSettings(bootstrap_servers=f"127.0.0.1:{port}")
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers}
     with EmbeddedBroker(port=port):
-        create_topics(settings, "dummy")
+        create_topics(settings, args.instrument)
         service = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "livedata.services.detector_data",
                 "--instrument",
-                "dummy",
+                args.instrument,
                 "--log-level",
                 "WARNING",
             ],
             env=env,
         )
         try:
-            job_id = start_job(settings)
+            jobs = start_jobs(settings, args.instrument)
             print(
                 f"{'events/s':>10} {'processed':>10} {'CPU':>6} {'RSS MB':>8} "
                 f"{'age p50':>8} {'age p99':>8}"
             )
             sustained = 0.0
             for rate in (float(r) for r in args.rates.split(",")):
-                r = measure(settings, env, service.pid, job_id, rate, args.seconds)
+                r = measure(settings, env, args.instrument, service.pid, jobs, rate, args.seconds)
                 print(
                     f"{r['rate']:>10.0e} {r['processed']:>10.1%} {r['cpu']:>6.0%} "
                     f"{r['rss']:>8.0f} {r['age_p50']:>7.2f}s {r['age_p99']:>7.2f}s",

@@ -37,3 +37,21 @@ def test_lengths_must_match() -> None:
         batch([1, 2], [1], [0], [0])
     with pytest.raises(ValueError, match="reference_time"):
         batch([1], [1], [0, 1], [0])
+
+
+def test_concatenate_keeps_the_parts_until_an_array_is_read() -> None:
+    a = batch([1, 2, 3], [10, 11, 12], [100, 200], [0, 2])
+    b = batch([4, 5], [13, 14], [300], [0])
+    c = batch([6], [15], [400], [0])
+    joined = EventBatch.concatenate([EventBatch.concatenate([a, b]), c])
+    assert joined.parts == (a, b, c)  # flattened, in order, not copied
+    assert len(joined) == 6
+    assert joined.has_pixel_ids
+    assert "3 parts" in repr(joined)
+    np.testing.assert_array_equal(joined.pixel_id, [10, 11, 12, 13, 14, 15])
+    assert joined.parts == (joined,)  # joined once read; the join is kept
+    np.testing.assert_array_equal(joined.reference_time_index, [0, 2, 3, 5])
+    without = EventBatch.concatenate([a, batch([7], None, [1], [0])])
+    assert not without.has_pixel_ids
+    assert len(without.parts) == 2
+    assert without.pixel_id is None

@@ -1,11 +1,18 @@
+import tracemalloc
+
 import numpy as np
 import pytest
 import scipp as sc
 from streaming_data_types import deserialise_da00
 from streaming_data_types.dataarray_da00 import Variable, serialise_da00
 
-from livedata.protocol.da00 import decode_da00, encode_da00
-from livedata.protocol.errors import EncodeError
+from livedata.protocol.da00 import (
+    DATA_ALIGNMENT,
+    decode_da00,
+    decode_da00_variables,
+    encode_da00,
+)
+from livedata.protocol.errors import DecodeError, EncodeError
 
 
 def round_trip(data: sc.DataArray, **kwargs: str) -> sc.DataArray:
@@ -270,3 +277,89 @@ def test_encode_refuses_bin_edge_masks() -> None:
     )
     with pytest.raises(EncodeError, match="bin edges"):
         encode_da00("k", data, timestamp_ns=0)
+
+
+# -- copies --------------------------------------------------------------------------
+
+
+def image_with_errors(n: int = 1000) -> sc.DataArray:
+    rng = np.random.default_rng(1)
+    return sc.DataArray(
+        sc.array(
+            dims=["y", "x"],
+            values=rng.random((n, n)),
+            variances=rng.random((n, n)),
+            unit="counts",
+        ),
+        coords={"x": sc.arange("x", n + 1.0, unit="mm"), "time": sc.scalar(5, unit="ns")},
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32", "int32", "int64"])
+def test_variables_are_aligned_views_into_the_message(dtype: str) -> None:
+    data = sc.DataArray(
+        sc.array(dims=["x"], values=np.arange(7), unit="counts", dtype=dtype),
+        coords={"x": sc.arange("x", 8.0, unit="m")},
+    )
+    if dtype.startswith("float"):
+        data.variances = data.values * 2
+    buf = encode_da00("key", data, timestamp_ns=3)
+    source, timestamp, variables = decode_da00_variables(buf)
+    assert (source, timestamp) == ("key", 3)
+    message = np.frombuffer(buf, dtype=np.uint8)
+    for var in variables.values():
+        assert np.shares_memory(var.values, message)
+        assert not var.values.flags.writeable  # bytes are immutable
+        # Aligned relative to the message start (a bytes object's data is 8-aligned).
+        offset = var.values.ctypes.data - message.ctypes.data
+        assert offset % DATA_ALIGNMENT == 0
+    np.testing.assert_array_equal(variables["signal"].values, np.arange(7))
+    np.testing.assert_array_equal(variables["x"].values, np.arange(8.0))
+    assert variables["signal"].axes == ("x",)
+    assert variables["signal"].unit == "counts"
+
+
+def test_decoding_copies_each_array_once_into_scipp() -> None:
+    """Values and variances go from the message straight into scipp's own memory
+    (which tracemalloc does not see): no numpy temporaries on the way."""
+    data = image_with_errors()
+    buf = encode_da00("key", data, timestamp_ns=3)
+    decode_da00(buf)  # warm up scipp's first-call setup
+    tracemalloc.start()
+    try:
+        _, _, decoded = decode_da00(buf)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < data.values.nbytes // 10  # an 8 MB image: no array-sized copy
+    np.testing.assert_array_equal(decoded.values, data.values)
+    np.testing.assert_allclose(decoded.variances, data.variances, rtol=1e-15)
+    assert sc.identical(decoded.coords["x"], data.coords["x"])
+
+
+def test_encoding_copies_the_arrays_into_the_builder_only() -> None:
+    data = image_with_errors()
+    encode_da00("key", data, timestamp_ns=3)
+    tracemalloc.start()
+    try:
+        buf = encode_da00("key", data, timestamp_ns=3)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # The builder's buffer and the bytes returned (two message sizes) and the standard
+    # deviations (one array); no tobytes() copy of each array on the way.
+    assert peak < 2 * len(buf) + data.values.nbytes + 2**20
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"",
+        b"\x08\x00\x00",
+        b"garbage of twenty bytes!",
+        encode_da00("key", image_with_errors(4), timestamp_ns=3)[:-9],
+    ],
+)
+def test_variables_of_a_bad_message_raise_decode_errors(payload: bytes) -> None:
+    with pytest.raises(DecodeError):
+        decode_da00_variables(payload)

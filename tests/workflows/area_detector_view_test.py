@@ -1,7 +1,6 @@
 """Area detector view: sums of camera frames per window and since start."""
 
 import numpy as np
-import pytest
 import scipp as sc
 
 from livedata.core.values import AreaFrame, LogSample
@@ -41,32 +40,35 @@ def test_sums_frames_per_window_and_since_start() -> None:
     np.testing.assert_array_equal(da.coords["y"].values, [0, 1])
 
 
-def test_shape_mismatch_raises_and_keeps_the_sums() -> None:
+def test_a_frame_of_another_shape_is_refused_alone() -> None:
     wf = AreaDetectorViewWorkflow(source_name="cam", shape=(2, 3))
     run(wf, 0, [frame(np.ones((2, 3)))])
-    with pytest.raises(ValueError, match=r"shape \(3, 2\)"):
-        wf.accumulate(
-            {"cam": [frame(np.ones((2, 3))), frame(np.ones((3, 2)))]},
-            start_time=T0 + S,
-            end_time=T0 + 2 * S,
-        )
-    out = run(wf, 2, [frame(np.ones((2, 3)))])
-    np.testing.assert_array_equal(out["cumulative"].values, 2 * np.ones((2, 3)))
-    np.testing.assert_array_equal(out["current"].values, np.ones((2, 3)))
+    assert wf.problems == []
+    # The good frames of the same window are kept: one bad frame must not cost them.
+    out = run(wf, 1, [frame(np.ones((2, 3))), frame(np.ones((3, 2)), 7), frame(np.ones((2, 3)))])
+    np.testing.assert_array_equal(out["current"].values, 2 * np.ones((2, 3)))
+    np.testing.assert_array_equal(out["cumulative"].values, 3 * np.ones((2, 3)))
+    (problem,) = wf.problems
+    assert problem.startswith("1 frames refused")
+    assert "frame 7 has shape (3, 2)" in problem
 
 
-def test_refuses_non_frames_and_non_numbers() -> None:
+def test_refuses_non_frames_and_non_numbers_and_counts_them() -> None:
     wf = AreaDetectorViewWorkflow(source_name="cam", shape=(1, 1))
-    with pytest.raises(TypeError, match="AreaFrame"):
-        run(wf, 0, [LogSample(time=T0, value=1.0)])
-    with pytest.raises(TypeError, match="dtype"):
-        run(wf, 0, [frame(np.array([["a"]]))])
+    out = run(wf, 0, [LogSample(time=T0, value=1.0), frame([[4]])])
+    np.testing.assert_array_equal(out["cumulative"].values, [[4]])
+    out = run(wf, 1, [frame(np.array([["a"]]))])
+    np.testing.assert_array_equal(out["current"].values, [[0]])
+    (problem,) = wf.problems
+    assert problem.startswith("2 frames refused")
+    assert "dtype" in problem
 
 
 def test_clear_resets() -> None:
     wf = AreaDetectorViewWorkflow(source_name="cam", shape=(1, 2))
-    run(wf, 0, [frame([[5, 5]])])
+    run(wf, 0, [frame([[5, 5]]), frame([[1]])])
     wf.clear()
+    assert wf.problems == []
     out = run(wf, 1, [frame([[1, 2]])])
     np.testing.assert_array_equal(out["cumulative"].values, [[1, 2]])
 

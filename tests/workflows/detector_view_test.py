@@ -10,7 +10,7 @@ import scipp as sc
 
 from livedata.core.control import Roi, RoiUpdate
 from livedata.core.identity import JobId
-from livedata.core.values import AreaFrame
+from livedata.core.values import AreaFrame, EventBatch
 from livedata.workflows.detector_view import (
     DetectorViewParams,
     DetectorViewWorkflow,
@@ -276,3 +276,29 @@ def test_a_view_of_another_bank_is_refused() -> None:
         DetectorViewWorkflow(
             source_name="det", layout=Layout(), params=DetectorViewParams(), view=view
         )
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_windows_messages_are_histogrammed_without_joining_them(batch, weighted) -> None:
+    """A concatenated window gives what one batch of the same events gives, and is
+    histogrammed part by part: its arrays are never joined."""
+    ids = [pid(0, 0), pid(2, 3), 99, pid(1, 2), pid(2, 3), pid(0, 1), -1]
+    toa = [5, 10, 15, 20, 25, 30, 35]
+    weights = np.arange(12, dtype=np.float64) / 4 if weighted else None
+    outputs = []
+    for events in (
+        batch(ids, toa),
+        EventBatch.concatenate([batch(ids[:2], toa[:2]), batch(ids[2:], toa[2:])]),
+    ):
+        wf = DetectorViewWorkflow(
+            source_name="det",
+            layout=Layout(),
+            params=DetectorViewParams(),
+            pixel_weights=weights,
+        )
+        wf.accumulate({"det": events}, start_time=T0, end_time=T0 + S)
+        outputs.append(wf.finalize())
+        assert wf.rejected.pixel_out_of_range == 2
+    assert len(events.parts) == 2  # still parts: nothing read the joined arrays
+    for name in ("current", "cumulative", "counts_total"):
+        assert sc.identical(outputs[0][name], outputs[1][name])

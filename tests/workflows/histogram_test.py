@@ -11,11 +11,13 @@ from hypothesis import strategies as st
 
 from livedata.workflows.histogram import (
     CHUNK_EVENTS,
+    INTP_TABLE_PIXELS,
     SMALL_HISTOGRAM_BINS,
     PixelCounts,
     PixelGroupTimeOfArrivalCounts,
     PixelRange,
     PixelTimeOfArrivalCounts,
+    TimeBinning,
     TimeOfArrivalSpectrum,
     UniformBins,
 )
@@ -401,3 +403,201 @@ def test_pixel_groups_add_up_across_calls_and_ignore_empty_input() -> None:
 def test_pixel_groups_refuse_bad_tables(groups, n_groups, error) -> None:
     with pytest.raises(ValueError, match=error):
         PixelGroupTimeOfArrivalCounts(PixelRange(1, 4), groups, n_groups, UniformBins(0, 10, 2))
+
+
+# -- exact time bins without division ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("width", "count", "multiplies"),
+    [
+        (71_428_571, 100, True),
+        (71_428_571, 1000, True),
+        (71_428_571, 10_000, False),  # the product would overflow: exact division
+        (2**32, 7, False),
+        (2**20, 7, True),
+        (2**32 - 1, 2**30 - 1, False),
+        (2**32, 2**30, True),  # reduces to 1 / 4
+        (1000, 1000, True),
+        (1, 1, True),
+    ],
+)
+def test_time_binning_is_floor_of_the_exact_quotient(width, count, multiplies) -> None:
+    """Every edge (and its neighbours), the range's ends and random offsets."""
+    bins = UniformBins(-(2**31), -(2**31) + width, count)
+    binning = TimeBinning(bins)
+    assert binning.exact_multiply is multiplies
+    rng = np.random.default_rng(count)
+    edges = [width * k // count for k in range(0, count + 1, max(1, count // 2000))]
+    offsets = {e + d for e in edges for d in (-1, 0, 1)} | {0, width - 1}
+    offsets |= set(rng.integers(0, width, 5000).tolist())
+    u = np.array(sorted(o for o in offsets if 0 <= o < width), dtype=np.uint32)
+    out = np.empty(len(u), dtype=np.intp)
+    binning.index(u.view(np.int32), out)
+    expected = [o * count // width for o in u.tolist()]
+    assert out.tolist() == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    width=st.integers(1, 2**32),
+    count=st.integers(1, 2**30),
+    fraction=st.lists(st.floats(0, 1, exclude_max=True), min_size=1, max_size=50),
+)
+def test_time_binning_property(width: int, count: int, fraction: list[float]) -> None:
+    binning = TimeBinning(UniformBins(-(2**31), -(2**31) + width, count))
+    u = np.array([min(width - 1, int(f * width)) for f in fraction], dtype=np.uint32)
+    out = np.empty(len(u), dtype=np.intp)
+    binning.index(u.view(np.int32), out)
+    assert out.tolist() == [o * count // width for o in u.tolist()]
+
+
+# -- unsigned events and ranges below zero -----------------------------------------
+
+
+def test_unsigned_values_beyond_int32_never_wrap_onto_a_negative_range() -> None:
+    """As int32, 2**32 - 3 would read as -3, inside these ranges; it must not count."""
+    huge = np.array([2**32 - 3, 2**31, 0], dtype=np.uint32)
+    image = PixelCounts(PixelRange(first=-5, count=10))
+    out = np.zeros(10, dtype=np.int64)
+    assert image.add(out, huge) == 1
+    assert out[5] == 1
+    assert image.rejected.pixel_out_of_range == 2
+    windowed = PixelCounts(PixelRange(first=0, count=4), time_window=(-5, 1))
+    out = np.zeros(4, dtype=np.int64)
+    assert windowed.add(out, ids(0, 1, 2), huge) == 1
+    assert windowed.rejected.time_out_of_range == 2
+    spectrum = TimeOfArrivalSpectrum(UniformBins(-5, 1, 2))
+    out = np.zeros(2, dtype=np.int64)
+    assert spectrum.add(out, huge) == 1
+    np.testing.assert_array_equal(out, [0, 1])
+
+
+def test_pixel_ranges_stay_within_int32_ids() -> None:
+    with pytest.raises(ValueError, match="int32"):
+        PixelRange(first=2**31 - 10, count=11)
+    with pytest.raises(ValueError, match="int32"):
+        PixelRange(first=-(2**31) - 1, count=1)
+    assert PixelRange(first=2**31 - 10, count=10).count == 10
+
+
+# -- rejects: a few (masked copy) or many (multiplication by the mask) --------------
+
+
+@pytest.mark.parametrize("bad_fraction", [0.001, 0.05, 0.5, 1.0])
+@pytest.mark.parametrize("n_pixels", [1000, SMALL_HISTOGRAM_BINS + 1])
+def test_dense_and_sparse_rejects_in_both_scatter_paths(bad_fraction, n_pixels) -> None:
+    rng = np.random.default_rng(5)
+    n = 2 * CHUNK_EVENTS + 11
+    pid = rng.integers(1, n_pixels + 1, n, dtype=np.int32)
+    toa = rng.integers(0, 1000, n, dtype=np.int32)
+    bad = rng.random(n) < bad_fraction
+    pid[bad] = rng.choice(np.array(HOSTILE_IDS, dtype=np.int32), int(bad.sum()))
+    late = rng.random(n) < bad_fraction
+    toa[late] = 5000
+    pixels = PixelRange(first=1, count=n_pixels)
+    kernel = PixelCounts(pixels, time_window=(0, 1000))
+    out = np.zeros(n_pixels, dtype=np.int64)
+    added = kernel.add(out, pid, toa)
+    ok = ~bad & ~late
+    np.testing.assert_array_equal(out, np.bincount(pid[ok] - 1, minlength=n_pixels))
+    assert added == ok.sum()
+    assert kernel.rejected.pixel_out_of_range == bad.sum()
+    assert kernel.rejected.time_out_of_range == (~bad & late).sum()
+    spectrum = TimeOfArrivalSpectrum(UniformBins(0, 1000, 10))
+    counts = np.zeros(10, dtype=np.int64)
+    assert spectrum.add(counts, toa) == (~late).sum()
+    np.testing.assert_array_equal(counts, np.bincount(toa[~late] // 100, minlength=10))
+
+
+@pytest.mark.parametrize("n_pixels", [INTP_TABLE_PIXELS + 1, 300])
+@pytest.mark.parametrize("n_groups", [3, 700])
+def test_pixel_group_tables_of_every_width(n_pixels, n_groups) -> None:
+    """intp tables for small detectors; uint16 / uint32 offsets for large ones."""
+    rng = np.random.default_rng(n_pixels + n_groups)
+    bins = UniformBins(0, 71_428_571, 100)
+    groups = rng.integers(0, n_groups, n_pixels)
+    n = CHUNK_EVENTS + 5
+    pid = rng.integers(-3, n_pixels + 4, n, dtype=np.int32)
+    toa = rng.integers(-10, 72_000_000, n, dtype=np.int32)
+    kernel = PixelGroupTimeOfArrivalCounts(PixelRange(1, n_pixels), groups, n_groups, bins)
+    out = np.zeros(kernel.shape, dtype=np.int64)
+    added = kernel.add(out, pid, toa)
+    ok = (pid >= 1) & (pid <= n_pixels) & (toa >= 0) & (toa < bins.stop)
+    expected = np.zeros(kernel.shape, dtype=np.int64)
+    np.add.at(expected, (groups[pid[ok] - 1], toa[ok].astype(np.int64) * 100 // bins.width), 1)
+    np.testing.assert_array_equal(out, expected)
+    assert added == ok.sum()
+
+
+# -- events in parts (a window's messages, never joined) -----------------------------
+
+
+def test_every_kernel_takes_events_in_parts() -> None:
+    rng = np.random.default_rng(21)
+    n_pixels, bins = 3000, UniformBins(0, 1000, 200)  # a cube past SMALL_HISTOGRAM_BINS
+    assert n_pixels * bins.count > SMALL_HISTOGRAM_BINS
+    sizes = [5, CHUNK_EVENTS + 3, 0, 1000]  # parts across and within chunks, an empty one
+    pid = [rng.integers(-5, n_pixels + 5, k, dtype=np.int32) for k in sizes]
+    toa = [rng.integers(-50, 1050, k, dtype=np.int32) for k in sizes]
+    whole_pid, whole_toa = np.concatenate(pid), np.concatenate(toa)
+    groups = rng.integers(0, 4, n_pixels)
+    for make, args, whole in (
+        (lambda: PixelCounts(PixelRange(1, n_pixels)), (pid,), (whole_pid,)),
+        (
+            lambda: PixelCounts(PixelRange(1, n_pixels), time_window=(100, 900)),
+            (pid, toa),
+            (whole_pid, whole_toa),
+        ),
+        (lambda: TimeOfArrivalSpectrum(bins), (toa,), (whole_toa,)),
+        (
+            lambda: PixelTimeOfArrivalCounts(PixelRange(1, n_pixels), bins),
+            (pid, toa),
+            (whole_pid, whole_toa),
+        ),
+        (
+            lambda: PixelGroupTimeOfArrivalCounts(PixelRange(1, n_pixels), groups, 4, bins),
+            (pid, toa),
+            (whole_pid, whole_toa),
+        ),
+    ):
+        in_parts, joined = make(), make()
+        a = np.zeros(in_parts.n_bins, dtype=np.int64)
+        b = np.zeros(joined.n_bins, dtype=np.int64)
+        assert in_parts.add(a, *args) == joined.add(b, *whole)
+        np.testing.assert_array_equal(a, b)
+        assert in_parts.rejected == joined.rejected
+
+
+def test_parts_must_match() -> None:
+    kernel = PixelCounts(PixelRange(1, 4), time_window=(0, 10))
+    out = np.zeros(4, dtype=np.int64)
+    with pytest.raises(ValueError, match="numbers of parts"):
+        kernel.add(out, [ids(1), ids(2)], [ids(1)])
+    with pytest.raises(ValueError, match="differ in length"):
+        kernel.add(out, [ids(1), ids(2)], [ids(1), ids(2, 3)])
+    with pytest.raises(TypeError, match="32 bits"):
+        kernel.add(out, [ids(1), np.array([2], dtype=np.int64)], [ids(1), ids(2)])
+
+
+def test_kernels_never_write_to_the_callers_arrays() -> None:
+    """With ids and times from 0 the kernels read the caller's arrays directly (no
+    offset to subtract); rejected events must still be discarded in the kernel's own
+    scratch, not in them."""
+    rng = np.random.default_rng(2)
+    n = 2 * CHUNK_EVENTS
+    pid = rng.integers(-10, 110, n, dtype=np.int32)
+    toa = rng.integers(-10, 1100, n, dtype=np.int32)
+    kept = pid.copy(), toa.copy()
+    bins = UniformBins(0, 1000, 10)
+    pixels = PixelRange(0, 100)
+    for kernel, args in (
+        (PixelCounts(pixels), (pid,)),
+        (PixelCounts(pixels, time_window=(0, 1000)), (pid, toa)),
+        (TimeOfArrivalSpectrum(bins), (toa,)),
+        (PixelTimeOfArrivalCounts(pixels, bins), (pid, toa)),
+        (PixelGroupTimeOfArrivalCounts(pixels, np.arange(100) % 3, 3, bins), (pid, toa)),
+    ):
+        kernel.add(np.zeros(kernel.n_bins, dtype=np.int64), *args)
+        np.testing.assert_array_equal(pid, kept[0])
+        np.testing.assert_array_equal(toa, kept[1])

@@ -3,8 +3,13 @@
 import numpy as np
 import pytest
 
-from livedata.workflows.histogram import PixelRange
-from livedata.workflows.mapped_counts import UINT16_BINS, MappedPixelCounts
+from livedata.workflows.histogram import CHUNK_EVENTS, PixelRange
+from livedata.workflows.mapped_counts import (
+    PIXELS_FIRST_EVENTS_PER_PIXEL,
+    UINT16_BINS,
+    MappedPixelCounts,
+    periodic_form,
+)
 
 HOSTILE = [0, -1, 2**31 - 1, -(2**31), 49, 50 + 1000]
 """Ids outside a bank of pixels 50 .. 1049."""
@@ -24,11 +29,12 @@ def reference(ids, table, n_bins, toa=None, window=None, weights=None):
     return out
 
 
+@pytest.mark.parametrize("n_events", [300, 3000])  # a lookup per event; pixels first
 @pytest.mark.parametrize("n_bins", [7, 40_000, UINT16_BINS, UINT16_BINS + 1])
-def test_counts_match_a_per_event_loop(n_bins: int) -> None:
+def test_counts_match_a_per_event_loop(n_bins: int, n_events: int) -> None:
     rng = np.random.default_rng(n_bins)
     table = rng.integers(0, n_bins + 1, 1000)  # n_bins: the pixel is not in the view
-    ids = np.concatenate([rng.integers(50, 1050, 3000), HOSTILE]).astype(np.int32)
+    ids = np.concatenate([rng.integers(50, 1050, n_events), HOSTILE]).astype(np.int32)
     kernel = MappedPixelCounts(PixelRange(50, 1000), table, n_bins)
     out = np.zeros(n_bins, dtype=np.int64)
     added = kernel.add(out, ids)
@@ -81,11 +87,12 @@ def test_large_and_small_views_agree_across_calls() -> None:
         np.testing.assert_array_equal(out, expected)
 
 
-def test_weights_and_their_squares() -> None:
+@pytest.mark.parametrize("n_events", [500, 5000])  # a lookup per event; pixels first
+def test_weights_and_their_squares(n_events: int) -> None:
     rng = np.random.default_rng(4)
     table = rng.integers(0, 6, 1000)
     weights = rng.uniform(0.5, 2.0, 1000)
-    ids = np.concatenate([rng.integers(50, 1050, 500), HOSTILE]).astype(np.int32)
+    ids = np.concatenate([rng.integers(50, 1050, n_events), HOSTILE]).astype(np.int32)
     kernel = MappedPixelCounts(PixelRange(50, 1000), table, 5, weights=weights)
     out, squared = np.zeros(5), np.zeros(5)
     added = kernel.add_weighted(out, squared, ids)
@@ -123,3 +130,97 @@ def test_wrong_histograms_and_event_types_are_refused() -> None:
         kernel.add(np.zeros(3, dtype=np.int64), ids.astype(np.int64))
     with pytest.raises(ValueError, match="no weights"):
         kernel.add_weighted(np.zeros(3), np.zeros(3), ids)
+
+
+@pytest.mark.parametrize("pixels_first", [False, True])
+def test_time_window_in_both_ways(pixels_first: bool) -> None:
+    rng = np.random.default_rng(8)
+    n_events = 3000 if pixels_first else 100
+    assert (n_events >= PIXELS_FIRST_EVENTS_PER_PIXEL * 1000) is pixels_first
+    table = rng.integers(0, 11, 1000)
+    ids = np.concatenate([rng.integers(50, 1050, n_events), HOSTILE]).astype(np.int32)
+    toa = rng.integers(0, 3000, len(ids)).astype(np.int32)
+    kernel = MappedPixelCounts(PixelRange(50, 1000), table, 10, time_window=(1000, 2000))
+    out = np.zeros(10, dtype=np.int64)
+    added = kernel.add(out, ids, toa)
+    expected = reference(ids, table, 10, toa, (1000, 2000))
+    np.testing.assert_array_equal(out, expected)
+    assert added == expected.sum()
+    valid = (ids >= 50) & (ids < 1050)
+    late = (toa < 1000) | (toa >= 2000)
+    assert kernel.rejected.pixel_out_of_range == (~valid).sum()
+    assert kernel.rejected.time_out_of_range == (valid & late).sum()
+
+
+@pytest.mark.parametrize(
+    ("table", "n_bins", "form"),
+    [
+        (np.arange(12) % 4, 4, (1, 4)),  # summed over a leading dim
+        (np.arange(12) // 3, 4, (3, 4)),  # summed over a trailing dim
+        (np.arange(12) // 2 % 3, 3, (2, 3)),  # both
+        (np.arange(12), 12, (1, 12)),  # the identity
+        (np.array([0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 0]), 4, None),
+        (np.array([1, 0, 1, 0]), 2, None),
+        (np.array([0, 0, 1, 2]), 2, None),  # a pixel left out of the view
+    ],
+)
+def test_periodic_views_are_recognised(table, n_bins, form) -> None:
+    assert periodic_form(table, n_bins) == form
+
+
+@pytest.mark.parametrize("first", [50, 50_000, 0])  # table padded to the ids, or not
+@pytest.mark.parametrize("window", [None, (1000, 2000)])
+def test_periodic_views_are_computed_exactly(first: int, window) -> None:
+    """LoKI-like straws: 4 layers summed, so bin = pixel % (n / 4), across chunks."""
+    rng = np.random.default_rng(first)
+    n_pixels, n_bins = 40_000, 10_000
+    table = np.arange(n_pixels) % n_bins
+    kernel = MappedPixelCounts(PixelRange(first, n_pixels), table, n_bins, time_window=window)
+    n = CHUNK_EVENTS + 10  # several chunks, too few events per pixel for pixels first
+    assert n < PIXELS_FIRST_EVENTS_PER_PIXEL * n_pixels
+    ids = rng.integers(first - 20, first + n_pixels + 20, n).astype(np.int32)
+    ids[:6] = [0, -1, 2**31 - 1, -(2**31), first - 1, first + n_pixels]
+    toa = rng.integers(0, 3000, n).astype(np.int32)
+    out = np.zeros(n_bins, dtype=np.int64)
+    added = kernel.add(out, ids, toa)
+    p = ids.astype(np.int64) - first
+    valid = (p >= 0) & (p < n_pixels)
+    ok = valid if window is None else valid & (toa >= window[0]) & (toa < window[1])
+    np.testing.assert_array_equal(out, np.bincount(p[ok] % n_bins, minlength=n_bins))
+    assert added == ok.sum()
+    assert kernel.rejected.pixel_out_of_range == (~valid).sum()
+    assert kernel.rejected.time_out_of_range == (valid & ~ok).sum()
+
+
+def test_periodic_and_looked_up_views_agree() -> None:
+    """The same view, once periodic and once with its bins shuffled (a lookup), over
+    calls with many events per pixel and with few."""
+    rng = np.random.default_rng(12)
+    n_pixels, n_bins = 800, 200
+    periodic = np.arange(n_pixels) % n_bins
+    shuffle = rng.permutation(n_bins)
+    ids = rng.integers(0, 1100, 3 * CHUNK_EVENTS).astype(np.int32)
+    results = []
+    for table in (periodic, shuffle[periodic]):
+        kernel = MappedPixelCounts(PixelRange(100, n_pixels), table, n_bins)
+        out = np.zeros(n_bins, dtype=np.int64)
+        kernel.add(out, ids)  # pixels first
+        kernel.add(out, ids[:1000])  # a lookup (or computation) per event
+        results.append(out)
+    every = np.concatenate([ids, ids[:1000]])
+    valid = every[(every >= 100) & (every < 100 + n_pixels)] - 100
+    np.testing.assert_array_equal(results[0], np.bincount(valid % n_bins, minlength=n_bins))
+    np.testing.assert_array_equal(results[1][shuffle], results[0])
+
+
+@pytest.mark.parametrize("first", [-5, 0, 3])
+def test_unsigned_ids_never_wrap_onto_the_bank(first: int) -> None:
+    """As int32, 2**32 - 3 reads as -3: inside a bank starting at -5, but not an id of it."""
+    table = np.arange(10) % 3
+    ids = np.array([2**32 - 3, 2**31, first + 6, first + 9], dtype=np.uint32)
+    for n_events in (1, 30):  # a lookup per event; pixels first
+        kernel = MappedPixelCounts(PixelRange(first, 10), table[::-1].copy(), 3)
+        out = np.zeros(3, dtype=np.int64)
+        batch = np.resize(ids, 4 * n_events)
+        assert kernel.add(out, batch) == 2 * n_events
+        assert kernel.rejected.pixel_out_of_range == 2 * n_events

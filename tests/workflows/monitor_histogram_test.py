@@ -5,6 +5,7 @@ import pydantic
 import pytest
 import scipp as sc
 
+from livedata.core.values import EventBatch
 from livedata.workflows.monitor_histogram import (
     MonitorHistogramParams,
     MonitorHistogramWorkflow,
@@ -187,3 +188,11 @@ def test_wavelength_needs_the_flight_path() -> None:
 def test_wavelength_params_are_bounded(params) -> None:
     with pytest.raises(pydantic.ValidationError):
         MonitorWavelengthParams.model_validate(params)
+
+
+def test_a_windows_messages_are_histogrammed_without_joining_them(batch) -> None:
+    wf = monitor(bins=4, toa_range={"start_ns": 0, "stop_ns": 400})
+    events = EventBatch.concatenate([batch(None, [0, 99, -1]), batch(None, [100, 250, 399, 400])])
+    wf.accumulate({"monitor1": events}, start_time=T0, end_time=T0 + S)
+    np.testing.assert_array_equal(wf.finalize()["current"].values, [2, 1, 1, 1])
+    assert len(events.parts) == 2  # never joined

@@ -3,7 +3,6 @@
 import math
 
 import numpy as np
-import pytest
 import scipp as sc
 
 from livedata.core.values import LogSample
@@ -60,14 +59,19 @@ def test_repeats_are_not_new_samples() -> None:
     np.testing.assert_array_equal(da.values, [1.0, 2.0])
 
 
-def test_single_element_arrays_are_scalars_and_larger_ones_refused() -> None:
+def test_single_element_arrays_are_scalars_and_larger_ones_refused_alone() -> None:
     wf = TimeseriesWorkflow(source_name="motion1", unit="mm")
     da = run(wf, 0, (T0, np.array([7.0])))
     assert da.values.tolist() == [7.0]
-    with pytest.raises(ValueError, match="array-valued"):
-        run(wf, 1, (T0 + 1, 8.0), (T0 + 2, np.array([1.0, 2.0])))
-    # The bad window left the history untouched.
-    assert run(wf, 2, (T0 + 3, 9.0)).values.tolist() == [7.0, 9.0]
+    assert wf.problems == []
+    # The good samples of the window are kept: one bad sample must not cost them.
+    da = run(wf, 1, (T0 + 1, 8.0), (T0 + 2, np.array([1.0, 2.0])), (T0 + 3, 9.0))
+    assert da.values.tolist() == [7.0, 8.0, 9.0]
+    (problem,) = wf.problems
+    assert problem.startswith("1 samples refused")
+    assert "array-valued sample of shape (2,)" in problem
+    wf.clear()
+    assert wf.problems == []
 
 
 def test_clear_forgets_the_history() -> None:

@@ -7,6 +7,12 @@ do not travel: masked values are sent as NaN. Datetime coordinates travel as int
 nanoseconds with unit ``datetime64[ns]``. Units are scipp's unit strings
 (``str(unit)``, e.g. ``"µs"``, ``"Å"``, ``"counts"``, ``"dimensionless"``); a unit of
 ``None`` is an absent unit field.
+
+Decoding copies each array once, from the message straight into the memory scipp owns
+(types converted on the way, errors squared into the variances in the same pass);
+:func:`decode_da00_variables` gives the arrays as views into the message itself, with
+no copy at all. Encoding aligns every data vector to 8 bytes, so those views are
+aligned for any dtype.
 """
 
 from __future__ import annotations
@@ -47,6 +53,9 @@ MAX_ELEMENTS = 1 << 25
 spare. Decoding copies into scipp and squares errors, so this bounds what one message
 makes us allocate (one-byte types widen 8x to int64)."""
 
+DATA_ALIGNMENT = 8
+"""Byte alignment of every encoded data vector (the widest da00 dtype)."""
+
 MAX_UNIT_BYTES = 256
 """Longest unit or label string; unit parsing of longer text is not worth the risk."""
 
@@ -86,8 +95,8 @@ _VAR_DATA = 7
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class _WireVariable:
-    """One da00 variable, checked for consistency, values shaped but not yet scipp."""
+class Da00Variable:
+    """One da00 variable, checked for consistency: its values shaped, not yet scipp."""
 
     name: str
     axes: tuple[str, ...]
@@ -108,22 +117,39 @@ def decode_da00(buf: Buffer, *, max_elements: int = MAX_ELEMENTS) -> tuple[str, 
     DecodeError
         For any payload that is not a consistent da00 DataArray with a ``signal``.
     """
+    source_name, timestamp, variables = decode_da00_variables(buf, max_elements=max_elements)
+    return source_name, timestamp, _to_data_array(variables)
+
+
+@guard_decoder
+def decode_da00_variables(
+    buf: Buffer, *, max_elements: int = MAX_ELEMENTS
+) -> tuple[str, int, dict[str, Da00Variable]]:
+    """Decode a da00 payload into ``(source_name, timestamp_ns, variables by name)``
+    without copying any array: each variable's ``values`` is a view into ``buf`` (read
+    only if ``buf`` is), shaped and typed as sent, little-endian.
+
+    Raises
+    ------
+    DecodeError
+        For a payload that is not da00 or whose variables are inconsistent in
+        themselves (whether they make a DataArray is :func:`decode_da00`'s check).
+    """
     table = FlatTable.root(buf, SCHEMA)
     source_name = table.string(_ARRAY_SOURCE_NAME, name="source_name")
     if source_name is None:
         raise DecodeError(DecodeReason.MISSING_FIELD, "da00 without source_name")
     tables = table.tables(_ARRAY_DATA, limit=MAX_VARIABLES, name="data") or []
-    variables: dict[str, _WireVariable] = {}
+    variables: dict[str, Da00Variable] = {}
     for var_table in tables:
         var = _read_variable(var_table, max_elements)
         if var.name in variables:
             raise DecodeError(DecodeReason.INVALID_VALUE, f"two variables named {var.name!r}")
         variables[var.name] = var
-    data = _to_data_array(variables)
-    return source_name, table.integer(_ARRAY_TIMESTAMP, I64), data
+    return source_name, table.integer(_ARRAY_TIMESTAMP, I64), variables
 
 
-def _read_variable(table: FlatTable, max_elements: int) -> _WireVariable:
+def _read_variable(table: FlatTable, max_elements: int) -> Da00Variable:
     name = table.string(_VAR_NAME, name="variable name", limit=MAX_UNIT_BYTES)
     if name is None:
         raise DecodeError(DecodeReason.MISSING_FIELD, "da00 variable without name")
@@ -157,7 +183,7 @@ def _read_variable(table: FlatTable, max_elements: int) -> _WireVariable:
             f"variable {name!r} has {len(raw)} bytes, shape {shape} of {dtype} needs "
             f"{size * dtype.itemsize}",
         )
-    return _WireVariable(
+    return Da00Variable(
         name=name,
         axes=axes,
         values=raw.view(dtype).reshape(shape),
@@ -166,7 +192,7 @@ def _read_variable(table: FlatTable, max_elements: int) -> _WireVariable:
     )
 
 
-def _to_data_array(variables: dict[str, _WireVariable]) -> sc.DataArray:
+def _to_data_array(variables: dict[str, Da00Variable]) -> sc.DataArray:
     signal = variables.pop(SIGNAL, None)
     if signal is None:
         raise DecodeError(DecodeReason.MISSING_FIELD, "da00 without a 'signal' variable")
@@ -181,15 +207,12 @@ def _to_data_array(variables: dict[str, _WireVariable]) -> sc.DataArray:
                 f"{signal.axes}{signal.values.shape}",
             )
         dtype = np.result_type(signal.values.dtype, errors.values.dtype, np.float32)
-        # An error too large to square is an infinite variance, passed on like NaN.
+        data = _empty(signal, dtype, with_variances=True)
+        np.copyto(data.values, signal.values, casting="unsafe")
+        # Squared straight into scipp's variances. An error too large to square is an
+        # infinite variance, passed on like NaN.
         with np.errstate(over="ignore"):
-            variances = np.square(errors.values.astype(dtype))
-        data = sc.array(
-            dims=list(signal.axes),
-            values=signal.values.astype(dtype),
-            variances=variances,
-            unit=_parse_unit(signal.unit, SIGNAL),
-        )
+            np.square(errors.values, out=data.variances, dtype=dtype)
     sizes = dict(zip(signal.axes, signal.values.shape, strict=True))
     coords = {}
     for name, var in variables.items():
@@ -208,24 +231,43 @@ def _to_data_array(variables: dict[str, _WireVariable]) -> sc.DataArray:
         raise DecodeError(DecodeReason.BAD_SHAPE, str(exc)) from None
 
 
-def _to_scipp(var: _WireVariable) -> sc.Variable:
+def _to_scipp(var: Da00Variable) -> sc.Variable:
     unit = var.unit
     if unit is not None and unit.startswith(_DATETIME_PREFIX) and unit.endswith(_DATETIME_SUFFIX):
         return _datetimes(var, unit[len(_DATETIME_PREFIX) : -len(_DATETIME_SUFFIX)])
     values = var.values
-    if values.dtype not in _SCIPP_NATIVE:
-        values = _widen(values, var.name)
-    return sc.array(dims=list(var.axes), values=values, unit=_parse_unit(unit, var.name))
+    native = values.dtype.newbyteorder("=")
+    if native not in _SCIPP_NATIVE:
+        _check_fits_int64(values, var.name)
+        native = np.dtype(np.int64)
+    variable = _empty(var, native, with_variances=False)
+    np.copyto(variable.values, values, casting="unsafe")  # the one copy, widening if need be
+    return variable
 
 
-def _widen(values: npt.NDArray[np.number], name: str) -> npt.NDArray[np.int64]:
+def _empty(var: Da00Variable, dtype: np.dtype[np.number], *, with_variances: bool) -> sc.Variable:
+    """An uninitialised scipp variable shaped like ``var``, to copy its values into."""
+    return sc.empty(
+        dims=list(var.axes),
+        shape=list(var.values.shape),
+        dtype=dtype,
+        unit=_parse_unit(var.unit, var.name),
+        with_variances=with_variances,
+    )
+
+
+def _check_fits_int64(values: npt.NDArray[np.number], name: str) -> None:
     """Integer types scipp lacks become int64; uint64 must fit."""
     if values.dtype == np.uint64 and values.size and int(values.max()) > np.iinfo(np.int64).max:
         raise DecodeError(DecodeReason.OUT_OF_RANGE, f"{name!r} holds uint64 beyond int64")
+
+
+def _widen(values: npt.NDArray[np.number], name: str) -> npt.NDArray[np.int64]:
+    _check_fits_int64(values, name)
     return values.astype(np.int64)
 
 
-def _datetimes(var: _WireVariable, time_unit: str) -> sc.Variable:
+def _datetimes(var: Da00Variable, time_unit: str) -> sc.Variable:
     numpy_unit = _DATETIME_UNITS.get(time_unit)
     if numpy_unit is None or var.values.dtype.kind not in "iu":
         raise DecodeError(
@@ -272,7 +314,7 @@ def encode_da00(
     values, variances = _masked_as_nan(data)
     unit = _unit_string(data.unit)
     variables = [
-        _WireVariable(
+        Da00Variable(
             name=SIGNAL,
             axes=dims,
             values=_wire_values(values, SIGNAL),
@@ -282,7 +324,7 @@ def encode_da00(
     ]
     if variances is not None:
         variables.append(
-            _WireVariable(
+            Da00Variable(
                 name=ERRORS,
                 axes=dims,
                 values=_standard_deviations(variances),
@@ -294,7 +336,7 @@ def encode_da00(
     return _serialise(source_name, timestamp_ns, variables)
 
 
-def _serialise(source_name: str, timestamp_ns: int, variables: list[_WireVariable]) -> bytes:
+def _serialise(source_name: str, timestamp_ns: int, variables: list[Da00Variable]) -> bytes:
     # Sized up front: letting the builder double its buffer costs copies of the payload.
     overhead = 256 + 4 * len(source_name)
     size = overhead + sum(v.values.nbytes + 8 * len(v.axes) + overhead for v in variables)
@@ -315,7 +357,7 @@ def _serialise(source_name: str, timestamp_ns: int, variables: list[_WireVariabl
     return bytes(memoryview(builder.Bytes)[builder.Head() :])
 
 
-def _pack_variable(builder: flatbuffers.Builder, var: _WireVariable) -> int:
+def _pack_variable(builder: flatbuffers.Builder, var: Da00Variable) -> int:
     strings = {
         key: builder.CreateString(text)
         for key, text in (("name", var.name), ("unit", var.unit), ("label", var.label))
@@ -327,7 +369,7 @@ def _pack_variable(builder: flatbuffers.Builder, var: _WireVariable) -> int:
         builder.PrependUOffsetTRelative(axis)
     axes_vector = builder.EndVector()
     shape = builder.CreateNumpyVector(np.array(var.values.shape, dtype=_INT64))
-    data = builder.CreateByteVector(var.values.tobytes())
+    data = _aligned_bytes(builder, var.values)
     da00_Variable.Start(builder)
     da00_Variable.AddName(builder, strings["name"])
     if "unit" in strings:
@@ -340,6 +382,18 @@ def _pack_variable(builder: flatbuffers.Builder, var: _WireVariable) -> int:
     da00_Variable.AddData(builder, data)
     offset: int = da00_Variable.End(builder)
     return offset
+
+
+def _aligned_bytes(builder: flatbuffers.Builder, values: np.ndarray) -> int:
+    """A ubyte vector of ``values``' bytes, aligned to :data:`DATA_ALIGNMENT`, copied
+    once from the array (``CreateByteVector`` aligns to 4 and wants a ``bytes`` copy).
+    The same steps as the builder's own ``CreateNumpyVector``."""
+    payload = values.reshape(-1).view(np.uint8)  # C-contiguous: see _wire_values
+    builder.StartVector(1, len(payload), DATA_ALIGNMENT)
+    builder.head = builder.head - len(payload)
+    builder.Bytes[builder.head : builder.head + len(payload)] = payload.data
+    vector: int = builder.EndVector()
+    return vector
 
 
 def _standard_deviations(variances: np.ndarray) -> np.ndarray:
@@ -376,7 +430,7 @@ def _combined_mask(
     return combined
 
 
-def _coord_variable(name: str, coord: sc.Variable) -> _WireVariable:
+def _coord_variable(name: str, coord: sc.Variable) -> Da00Variable:
     if name in (SIGNAL, ERRORS):
         raise EncodeError(f"coordinate name {name!r} is reserved in da00")
     if coord.variances is not None:
@@ -386,7 +440,7 @@ def _coord_variable(name: str, coord: sc.Variable) -> _WireVariable:
     if coord.dtype == sc.DType.datetime64:
         unit = DATETIME_UNIT
         values = np.asarray(sc.to_unit(coord, "ns", copy=False).values).view(np.int64)
-    return _WireVariable(
+    return Da00Variable(
         name=name, axes=tuple(coord.dims), values=_wire_values(values, name), unit=unit, label=None
     )
 

@@ -11,6 +11,7 @@ import scipp as sc
 from livedata.core.values import AreaFrame
 from livedata.core.workflow import OutputSpec
 from livedata.workflows import outputs
+from livedata.workflows.refusals import Refusals
 from livedata.workflows.windowed import WindowedSum
 
 AREA_DIMS = ("y", "x")
@@ -51,7 +52,8 @@ def _image(
 
 
 class AreaDetectorViewWorkflow:
-    """Sums ad00 frames of one camera; frames of another shape are refused."""
+    """Sums ad00 frames of one camera; frames of another shape or of a non-numeric
+    dtype are refused one by one (the job's warning counts them)."""
 
     def __init__(self, *, source_name: str, shape: tuple[int, int]) -> None:
         self._source = source_name
@@ -59,13 +61,22 @@ class AreaDetectorViewWorkflow:
         # float64 sums integer frames exactly up to 2**53 and takes float frames as is.
         self._sum = WindowedSum(self._shape, dtype=np.float64)
         self._coords = outputs.index_coords(AREA_DIMS, self._shape)
+        self._refused = Refusals("frames")
+
+    @property
+    def problems(self) -> list[str]:
+        """Frames refused since the job started or was reset (``ReportsProblems``)."""
+        return self._refused.problems()
 
     def accumulate(self, data: Mapping[str, Any], *, start_time: int, end_time: int) -> None:
-        frames = data[self._source]
-        # Check every frame before adding any, so a bad one leaves the sums untouched.
-        arrays = [self._checked(frame) for frame in frames]
         window = self._sum.open(start_time)
-        for array in arrays:
+        for frame in data[self._source]:
+            try:
+                array = self._checked(frame)
+            except (TypeError, ValueError) as err:
+                # Only this frame: the good ones of the same window are kept.
+                self._refused.add(str(err))
+                continue
             window += array
 
     def _checked(self, frame: Any) -> np.ndarray[Any, Any]:
@@ -90,3 +101,4 @@ class AreaDetectorViewWorkflow:
 
     def clear(self) -> None:
         self._sum.clear()
+        self._refused.clear()

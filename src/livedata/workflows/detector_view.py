@@ -164,16 +164,20 @@ class DetectorViewWorkflow:
         events = data[self._source]
         if not isinstance(events, EventBatch):
             raise TypeError(f"{self._source}: expected EventBatch, got {type(events).__name__}")
-        if events.pixel_id is None:
+        if not events.has_pixel_ids:
             raise ValueError(f"{self._source}: events carry no pixel ids")
         self._rois.apply(data)
+        # The window's messages one after the other: never joined into one array.
+        parts = events.parts
+        pixel_id = [p.pixel_id for p in parts if p.pixel_id is not None]
+        toa = [p.time_of_arrival for p in parts]
         window = self._counts.open(start_time)
         if isinstance(self._kernel, MappedPixelCounts) and self._weighted:
             squares = self._squares.open(start_time)
-            self._kernel.add_weighted(window, squares, events.pixel_id, events.time_of_arrival)
+            self._kernel.add_weighted(window, squares, pixel_id, toa)
         else:
-            self._kernel.add(window, events.pixel_id, events.time_of_arrival)
-        self._rois.add(start_time, events.pixel_id, events.time_of_arrival)
+            self._kernel.add(window, pixel_id, toa)
+        self._rois.add(start_time, pixel_id, toa)
 
     def finalize(self) -> Mapping[str, sc.DataArray]:
         self._counts.close()

@@ -135,7 +135,12 @@ class MonitorHistogramWorkflow:
         events = data[self._source]
         if not isinstance(events, EventBatch):
             raise TypeError(f"{self._source}: expected EventBatch, got {type(events).__name__}")
-        self._kernel.add(self._counts.open(start_time), events.time_of_arrival)
+        window = self._counts.open(start_time)
+        if isinstance(self._kernel, TimeOfArrivalSpectrum):
+            # The window's messages one after the other: never joined into one array.
+            self._kernel.add(window, [part.time_of_arrival for part in events.parts])
+        else:
+            self._kernel.add(window, events.time_of_arrival)
 
     def finalize(self) -> Mapping[str, sc.DataArray]:
         self._counts.close()

@@ -47,7 +47,7 @@ from livedata.protocol.errors import EncodeError
 from livedata.protocol.roi import MAX_ROIS, rois_to_data_array
 from livedata.workflows import outputs
 from livedata.workflows.histogram import (
-    IntArray,
+    Events,
     PixelGroupTimeOfArrivalCounts,
     PixelRange,
     UniformBins,
@@ -295,7 +295,7 @@ class RoiSpectra:
     def _lead_shape(self) -> tuple[int, ...]:
         return self._shape[:-2] if len(self._shape) > 1 else ()
 
-    def add(self, start_time: int, pixel_id: IntArray, time_of_arrival: IntArray) -> None:
+    def add(self, start_time: int, pixel_id: Events, time_of_arrival: Events) -> None:
         """Histogram events into the spectra of the window starting at ``start_time``."""
         window = self._sums.open(start_time)
         self._since = [start_time if s is None else s for s in self._since]

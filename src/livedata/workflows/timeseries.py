@@ -12,6 +12,7 @@ from livedata.core.accumulators import DEFAULT_LOG_CAPACITY, LogSeries
 from livedata.core.values import LogSample
 from livedata.core.workflow import OutputSpec
 from livedata.workflows import outputs
+from livedata.workflows.refusals import Refusals
 
 TIMESTAMP_DIM = "timestamp"
 """Not ``time``: WIRE.md reserves the 0-d ``time`` coord for the end of the data window."""
@@ -41,7 +42,8 @@ class TimeseriesWorkflow:
     """Keeps the newest ``capacity`` distinct samples of one log, in arrival order.
 
     NaN readings stay NaN (a dashboard leaves a gap); a repeated value is not a new
-    sample (``LogSeries``). Array-valued logs are refused unless they hold one value.
+    sample (``LogSeries``). Array-valued samples are refused one by one (the job's
+    warning counts them) unless they hold one value.
     """
 
     def __init__(
@@ -50,18 +52,27 @@ class TimeseriesWorkflow:
         self._source = source_name
         self._unit = sc.Unit(unit) if unit is not None else None
         self._series = LogSeries(capacity)
+        self._refused = Refusals("samples")
 
     @property
     def series(self) -> LogSeries:
         """The kept samples, with counts of what the capacity bound pushed out."""
         return self._series
 
+    @property
+    def problems(self) -> list[str]:
+        """Samples refused since the job started or was reset (``ReportsProblems``)."""
+        return self._refused.problems()
+
     def accumulate(self, data: Mapping[str, Any], *, start_time: int, end_time: int) -> None:
-        samples = data[self._source]
-        # Check every sample before keeping any, so a bad one leaves the series untouched.
-        checked = [(sample.time, _scalar(self._source, sample)) for sample in samples]
-        for time, value in checked:
-            self._series.add(time, value)
+        for sample in data[self._source]:
+            try:
+                value = _scalar(self._source, sample)
+            except (TypeError, ValueError) as err:
+                # Only this sample: the good ones of the same window are kept.
+                self._refused.add(str(err))
+                continue
+            self._series.add(sample.time, value)
 
     def finalize(self) -> Mapping[str, sc.DataArray]:
         times = self._series.times()
@@ -72,6 +83,7 @@ class TimeseriesWorkflow:
 
     def clear(self) -> None:
         self._series.clear()
+        self._refused.clear()
 
 
 def _scalar(source: str, sample: Any) -> float:
