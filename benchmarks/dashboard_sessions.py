@@ -22,6 +22,10 @@ The server's CPU is this process's CPU time over the window (fake backend includ
 the browsers run in their own processes on the same cores, so the figures are lower
 bounds for a dashboard host. ESS's dashboard tops out near 35 cell-frames/s per server.
 
+At the end the same grid is driven without browsers (``dashboard_server.py``), for the
+server's own capacity: on a small machine the browsers, not the server, set the pace of
+the end-to-end figures, and the two are printed side by side.
+
 Run: ``.venv/bin/python benchmarks/dashboard_sessions.py [--sessions 1,3,10] [--cells 8]``
 """
 
@@ -35,10 +39,9 @@ from dataclasses import dataclass
 
 from playwright.sync_api import Browser, sync_playwright
 
+from dashboard_grid import bench_grid, start_jobs
+from dashboard_server import run as run_server
 from livedata.config.registry import load_instrument
-from livedata.core.identity import WorkflowId
-from livedata.dashboard.policy.grid import Cell, Grid, Layer, Tab
-from livedata.dashboard.policy.plotters import PlotterKind
 from livedata.dashboard.ui.context import DashboardContext
 from livedata.dashboard.ui.server import serve
 from livedata.kafka.embedded_broker import free_port
@@ -55,40 +58,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-# (workflow, source, output, plotter): what the cells show, in turn.
-OUTPUTS = [
-    ("panel_0_xy", "panel_0", "current", PlotterKind.IMAGE),
-    ("monitor_histogram", "monitor1", "current", PlotterKind.LINE),
-    ("panel_0_xy", "panel_0", "counts_total", PlotterKind.TIMESERIES),
-    ("monitor_histogram", "monitor2", "current", PlotterKind.LINE),
-    ("panel_0_xy", "panel_0", "cumulative", PlotterKind.IMAGE),
-    ("monitor_histogram", "monitor1", "cumulative", PlotterKind.BARS),
-    ("timeseries_data", "motion1", "timeseries", PlotterKind.TIMESERIES),
-    ("monitor_histogram", "monitor2", "cumulative", PlotterKind.LINE),
-]
-JOBS = {
-    "panel_0_xy": ["panel_0"],
-    "monitor_histogram": ["monitor1", "monitor2"],
-    "timeseries_data": ["motion1", "motion2"],
-}
-
-
-def bench_grid(instrument: str, cells: int) -> Grid:
-    cols = 4
-    rows = -(-cells // cols)
-    made = []
-    for i in range(cells):
-        workflow, source, output, plotter = OUTPUTS[i % len(OUTPUTS)]
-        layer = Layer(
-            workflow_id=WorkflowId(instrument=instrument, name=workflow, version=1),
-            source_name=source,
-            output_name=output,
-            plotter=plotter,
-        )
-        made.append(Cell(row=i // cols, col=i % cols, title=f"{i}: {output}", layers=(layer,)))
-    return Grid(title="bench", tabs=(Tab(title="bench", rows=rows, cols=cols, cells=tuple(made)),))
-
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -130,8 +99,7 @@ def run(browser: Browser, *, sessions: int, cells: int, rate: float, tick_ms: in
         seconds: float, scenario: str, throttle: float = 1.0) -> Result:  # fmt: skip
     inst = load_instrument("dummy")
     backend = FakeBackend(inst)
-    for name, sources in JOBS.items():
-        backend.start_workflow(WorkflowId(instrument="dummy", name=name, version=1), sources, {})
+    start_jobs(backend, "dummy")
     feeder = FakeFeeder(backend, rate_hz=rate).start()
     ctx = DashboardContext(backend, inst, tick_ms=tick_ms, grid=bench_grid("dummy", cells))
     port = free_port()
@@ -198,11 +166,16 @@ def main() -> None:
     p.add_argument("--cells", type=int, default=8)
     p.add_argument("--seconds", type=float, default=12.0, help="measuring window per run")
     p.add_argument("--saturate-rate", type=float, default=20.0)
+    p.add_argument(
+        "--server-rounds", type=int, default=40, help="rounds of the browserless run (0: skip)"
+    )
     args = p.parse_args()
     counts = [int(n) for n in args.sessions.split(",")]
+    load = os.getloadavg()
     print(
         f"dashboard sessions: {args.cells} cells, {os.cpu_count()} cores, window "
-        f"{args.seconds:g} s; cell-frame = one plot layer updated in one browser"
+        f"{args.seconds:g} s; cell-frame = one plot layer updated in one browser; load "
+        f"average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
     header = (
         f"{'scenario':<10} {'N':>3} {'asked/s':>8} {'sent/s':>8} {'recv/s':>8} "
@@ -210,6 +183,7 @@ def main() -> None:
         f"{'proc CPU':>9}"
     )
     print(header)
+    best: dict[int, float] = {}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
@@ -227,6 +201,7 @@ def main() -> None:
                         seconds=args.seconds,
                         scenario=scenario,
                     )
+                    best[n] = max(best.get(n, 0.0), r.frames_per_s)
                     print(
                         f"{r.scenario:<10} {r.sessions:>3} {r.asked_per_s:>8.0f} "
                         f"{r.frames_per_s:>8.1f} {r.browser_frames_per_s:>8.1f} "
@@ -264,6 +239,21 @@ def main() -> None:
         "The browsers share this machine's cores: where skipped is high they, not "
         "the server, set sent/s."
     )
+    if args.server_rounds <= 0:
+        return
+    print("\nthe same grid without browsers (dashboard_server.py: ticks driven in-process)")
+    for n in counts:
+        alone = run_server(sessions=n, cells=args.cells, rounds=args.server_rounds)
+        print(
+            f"N={n:>3}: end to end {best.get(n, 0.0):6.1f} cell-frames/s (best of the "
+            f"scenarios, browsers on this machine); server alone {alone.per_cpu_s:6.0f} "
+            f"cell-frames per CPU-second ({alone.ms(alone.cpu_s):.2f} ms each: compute "
+            f"{alone.ms(alone.compute_s):.2f}, draw {alone.ms(alone.draw_s):.2f}, "
+            f"serialise {alone.ms(alone.serialise_s):.2f})",
+            flush=True,
+        )
+    load = os.getloadavg()
+    print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
 if __name__ == "__main__":

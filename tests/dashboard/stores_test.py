@@ -319,3 +319,106 @@ def test_notifications_are_bounded_versioned_and_newest_last() -> None:
     assert log.version == 5
     assert [n.text for n in log.entries()] == ["n2", "n3", "n4"]
     assert log.entries()[0].time_ns == 7
+
+
+# -- last-N-seconds sums ------------------------------------------------------------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def frame(end_s: int, value: float = 1.0) -> sc.DataArray:
+    da = sc.DataArray(
+        sc.array(dims=["y", "x"], values=np.full((2, 2), value), variances=np.full((2, 2), value))
+    )
+    da.data.unit = "counts"
+    da.coords["start_time"] = sc.scalar((end_s - 1) * S, unit="ns", dtype="int64")
+    da.coords["time"] = sc.scalar(end_s * S, unit="ns", dtype="int64")
+    return da
+
+
+def windowed(store: ResultStore, last_s: float = 10.0):
+    return store.windowed(WORKFLOW, "panel_0", "current", last_s)
+
+
+def test_a_sum_starts_at_the_first_ask_and_follows_every_frame() -> None:
+    store = ResultStore()
+    store.put(key("current"), frame(1), received_ns=0)
+    assert windowed(store) is None, "nothing summed before anyone asked"
+    for end in range(2, 20):
+        store.put(key("current"), frame(end), received_ns=0)
+    entry = windowed(store)
+    assert entry is not None
+    assert entry.data.values[0, 0] == 10.0
+    assert entry.data.coords["start_time"].value == 9 * S
+    assert entry.version == store.latest(WORKFLOW, "panel_0", "current").version
+    assert entry.key == key("current")
+    assert windowed(store, 3.0) is None, "each window length is its own sum"
+
+
+def test_a_sum_is_computed_once_per_frame_however_many_sessions_read_it() -> None:
+    store = ResultStore()
+    windowed(store)
+    for end in range(1, 6):
+        store.put(key("current"), frame(end), received_ns=0)
+        for _session in range(10):
+            windowed(store)
+    assert store.counters["window_frames"] == 5
+
+
+def test_a_new_job_starts_its_own_sum() -> None:
+    store = ResultStore()
+    windowed(store)
+    for end in range(1, 4):
+        store.put(key("current"), frame(end), received_ns=0)
+    other = JobId(source_name="panel_0", job_number=uuid.UUID(int=2))
+    store.put(key("current", job=other), frame(4, value=7.0), received_ns=0)
+    entry = windowed(store)
+    assert entry.key.job_id == other
+    assert entry.data.values[0, 0] == 7.0
+
+
+def test_a_sum_nobody_reads_is_dropped() -> None:
+    clock = Clock()
+    store = ResultStore(window_idle_s=60.0, clock=clock)
+    windowed(store)
+    store.put(key("current"), frame(1), received_ns=0)
+    assert store.window_nbytes > 0
+    clock.now = 10**12  # much later, nobody asked since
+    store.put(key("current"), frame(2), received_ns=0)
+    assert store.window_nbytes == 0
+    assert store.counters["windows_dropped"] == 1
+    assert windowed(store) is None, "asking again starts afresh"
+
+
+def test_sums_share_a_memory_budget_the_least_recently_read_going_first() -> None:
+    clock = Clock()
+    one = 4 * 8 * 2  # a 2 x 2 frame with variances
+    budget = 8 * one  # the four sums below need 11 frames' worth after nine frames
+    store = ResultStore(window_bytes=budget, window_sum_bytes=one * 4, clock=clock)
+    for last_s in (10.0, 20.0, 30.0, 40.0):
+        clock.now += 1
+        windowed(store, last_s)
+    for end in range(1, 10):
+        store.put(key("current"), frame(end), received_ns=0)
+    assert store.window_nbytes <= budget
+    assert store.counters["windows_dropped"] >= 1
+    assert windowed(store, 10.0) is None, "read first: dropped first"
+    assert windowed(store, 40.0) is not None
+
+
+def test_the_number_of_sums_asked_for_is_bounded() -> None:
+    store = ResultStore(max_windows=2)
+    windowed(store, 1.0)
+    windowed(store, 2.0)
+    assert windowed(store, 3.0) is None
+    assert store.counters["windows_refused"] == 1
+    for end in range(1, 3):
+        store.put(key("current"), frame(end), received_ns=0)
+    assert windowed(store, 3.0) is None
+    assert windowed(store, 2.0) is not None

@@ -933,3 +933,16 @@ def test_the_dashboard_status_shows_the_rejections_by_reason(
     assert cell.startswith(f"{row.rejected}<br>")
     top_reason, top_count = expected.most_common(1)[0]
     assert f"{top_reason} {top_count}</span>" in cell
+
+
+def test_the_heartbeat_counts_the_events_left_out_of_histograms(corpus: CorpusRun) -> None:
+    """Pixel ids outside the detector and times outside the frame pass the wire: they
+    are left out of the histograms and counted per job and reason (``stream_stats["jobs"]``)."""
+
+    def left_out(service: str) -> dict[str, dict[str, int]]:
+        jobs = corpus.services[service].last_heartbeat.status.stream_stats.get("jobs", {})
+        return {key.split("/")[0]: entry["events_left_out"] for key, entry in jobs.items()}
+
+    assert left_out(D) == {"panel_0": {"pixel_out_of_range": len(BAD_IDS)}}
+    assert left_out(M) == {"monitor1": {"time_out_of_range": 3}}  # monitor-toa-out-of-frame
+    assert left_out(R) == {}  # total counts histogram nothing: every event counts

@@ -156,6 +156,8 @@ def test_two_theta_selection_excludes_pixels() -> None:
         wf = workflow(beamline(pixels), two_theta_range=selection)
         assert run(wf, 0, batch(toa, ids))["counts_total"].value == expected
         assert wf.rejected.outside_range == 3 - expected
+        left_out = {"coordinate_out_of_range": 3 - expected} if expected < 3 else {}
+        assert wf.events_left_out() == left_out
 
 
 def test_a_pixel_on_the_beam_axis_counts_nowhere() -> None:

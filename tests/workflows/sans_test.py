@@ -256,6 +256,10 @@ def test_bad_pixels_and_times_are_rejected_not_fatal() -> None:
     assert out["counts_total"].value == 0
     assert wf.rejected.pixel_out_of_range == 5
     assert wf.rejected.outside_range == 1
+    # Reported for the heartbeat until a job reset clears them.
+    assert wf.events_left_out() == {"pixel_out_of_range": 5, "coordinate_out_of_range": 1}
+    wf.clear()
+    assert wf.events_left_out() == {}
 
 
 def test_non_event_data_is_refused() -> None:

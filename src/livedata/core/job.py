@@ -14,7 +14,12 @@ from livedata.core.memory import estimate_nbytes
 from livedata.core.results import Result
 from livedata.core.status import JobState, JobStatus
 from livedata.core.values import RunStart, RunStop
-from livedata.core.workflow import ReportsProblems, ReportsStateSize, Workflow
+from livedata.core.workflow import (
+    ReportsEventsLeftOut,
+    ReportsProblems,
+    ReportsStateSize,
+    Workflow,
+)
 
 logger = structlog.get_logger(__name__)
 
@@ -73,6 +78,7 @@ class Job:
         self._problem_until = 0
         self._context: dict[str, Any] = {}
         self._halted = False
+        self._left_out_failed = False
 
     @property
     def source_name(self) -> str:
@@ -103,6 +109,22 @@ class Job:
         if isinstance(self._workflow, ReportsStateSize):
             return self._workflow.state_nbytes()
         return estimate_nbytes(self._workflow)
+
+    def events_left_out(self) -> dict[str, int]:
+        """Events the workflow left out of its histograms since the job's last reset, by
+        reason; empty for a workflow that histograms nothing (``ReportsEventsLeftOut``).
+        Never raises: a failing report must not cost the service its heartbeat."""
+        workflow = self._workflow
+        if not isinstance(workflow, ReportsEventsLeftOut):
+            return {}
+        try:
+            counts = {str(reason): int(n) for reason, n in workflow.events_left_out().items()}
+        except Exception as err:  # noqa: BLE001 - reporting only; logged once per job
+            if not self._left_out_failed:
+                self._left_out_failed = True
+                logger.warning("job_left_out_report_failed", job=str(self.job_id), error=str(err))
+            return {}
+        return {reason: n for reason, n in counts.items() if n > 0}
 
     def status(self) -> JobStatus:
         return JobStatus(

@@ -177,6 +177,12 @@ class JobManager:
             if not (job.is_halted or job.is_stopped)
         }
 
+    def events_left_out(self) -> dict[JobId, dict[str, int]]:
+        """Events each job's workflow left out of its histograms since the job's last
+        reset, by reason; jobs that left out nothing are not listed."""
+        counts = {job_id: job.events_left_out() for job_id, job in self._jobs.items()}
+        return {job_id: c for job_id, c in counts.items() if c}
+
     def halt(self, job_id: JobId, reason: str) -> None:
         """Stop a job at once with ``reason`` as its error and drop its state; it stays
         listed (in ``error``) until a ``stop`` command ends it."""

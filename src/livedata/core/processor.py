@@ -18,6 +18,7 @@ from livedata.core.clock import Clock
 from livedata.core.control import InvalidCommand, JobCommand, RoiUpdate, WorkflowConfig
 from livedata.core.endpoints import MessageSink, MessageSource
 from livedata.core.job_manager import JobManager
+from livedata.core.job_stats import jobs_section
 from livedata.core.memory_guard import MemoryGuard
 from livedata.core.message import Message, StreamId, StreamKind
 from livedata.core.snapshot import JobSnapshot
@@ -215,6 +216,9 @@ class OrchestratingProcessor:
         }
         if guard is not None:
             stats["memory"] = guard.stats()
+        jobs = jobs_section(self._jobs.events_left_out())
+        if jobs:
+            stats["jobs"] = jobs
         return ServiceStatus(
             instrument=self._identity.instrument,
             service_name=self._identity.service_name,

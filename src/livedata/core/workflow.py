@@ -49,6 +49,17 @@ class ReportsStateSize(Protocol):
     def state_nbytes(self) -> int: ...
 
 
+@runtime_checkable
+class ReportsEventsLeftOut(Protocol):
+    """Optional: a workflow that histograms events tells how many it left out since it
+    was built or last cleared (a job reset), by reason (e.g. ``pixel_out_of_range``;
+    ``livedata.workflows.left_out`` lists the names). Read with every service heartbeat,
+    so it must be cheap: running totals the histogram kernels keep anyway, never a pass
+    over events. Reasons with nothing left out may be omitted."""
+
+    def events_left_out(self) -> Mapping[str, int]: ...
+
+
 class WorkflowFactory(Protocol):
     """Builds a workflow for one source with validated params."""
 

@@ -55,6 +55,14 @@ class ResultsView(Protocol):
         workflow, source and output, not a job number); a dict lookup, cheap to poll."""
         ...
 
+    def windowed(
+        self, workflow_id: WorkflowId, source_name: str, output_name: str, last_s: float
+    ) -> ResultEntry | None:
+        """The sum of this per-window output's frames of the last ``last_s`` seconds of
+        data time, kept once for the server from the first ask on (``policy.windows``);
+        None until there is one."""
+        ...
+
 
 class Liveness(StrEnum):
     LIVE = "live"

@@ -33,6 +33,7 @@ from livedata.dashboard.contract import (
     ServiceRow,
     StatusView,
 )
+from livedata.dashboard.policy.windows import RollingSum, buckets_for
 from livedata.protocol.heartbeats import JobHeartbeat, ServiceHeartbeat
 
 NS_PER_S = 1_000_000_000
@@ -54,6 +55,25 @@ trend plot; a ring, so memory stays flat (16 bytes a point)."""
 _HISTORY_INITIAL = 64
 """A history grows by doubling up to ``HISTORY_POINTS``: outputs that are never plotted
 over time do not each pin 160 kB."""
+
+WINDOW_BYTES = 1 << 30
+"""Memory every last-N-seconds sum together may hold. Past it the sums read least
+recently are dropped; their readers' next ask starts them over (they then see a shorter
+stretch, and its coords say so)."""
+
+WINDOW_SUM_BYTES = 128 << 20
+"""Memory one sum may hold; it sets the sum's buckets (``policy.windows.buckets_for``):
+all 32 for a 128 x 128 image, 31 for 512 x 512 with variances, 7 for 1024 x 1024."""
+
+MAX_WINDOWS = 256
+"""Distinct (output, N) sums asked for at once: tens of windowed layers, a few each."""
+
+WINDOW_IDLE_S = 600.0
+"""A sum nobody has read for ten minutes is dropped: only a visible layer reads, and an
+operator who looks at another tab for a while should find their window still full."""
+
+WINDOW_SWEEP_S = 10.0
+"""How often the writer looks for sums to drop (idle ones, or of outputs gone quiet)."""
 
 SERVICE_STALE_S = 30.0
 """WIRE.md: a consumer treats a worker as gone after 30 s of silence."""
@@ -159,6 +179,17 @@ def _output_id(key: ResultKey) -> _OutputId:
     return (key.workflow_id, key.job_id.source_name, key.output_name)
 
 
+_WindowId = tuple[_OutputId, float]
+
+
+@dataclass(slots=True)
+class _Window:
+    """One last-N-seconds sum, kept by the writer for the job it is summing."""
+
+    sum: RollingSum
+    job_id: JobId
+
+
 class ResultStore:
     """The newest result of every output (a ``ResultsView``), with history of 0-d ones.
 
@@ -168,6 +199,10 @@ class ResultStore:
         Bounds on what is kept; the least recently updated outputs are forgotten first.
     history_points:
         Ring size of the history of each 0-d output.
+    window_bytes, window_sum_bytes, max_windows, window_idle_s:
+        Bounds on the last-N-seconds sums (see ``windowed``).
+    clock:
+        Monotonic nanoseconds: when a sum was last read.
     """
 
     def __init__(
@@ -176,6 +211,11 @@ class ResultStore:
         max_keys: int = MAX_RESULT_KEYS,
         max_bytes: int = MAX_RESULT_BYTES,
         history_points: int = HISTORY_POINTS,
+        window_bytes: int = WINDOW_BYTES,
+        window_sum_bytes: int = WINDOW_SUM_BYTES,
+        max_windows: int = MAX_WINDOWS,
+        window_idle_s: float = WINDOW_IDLE_S,
+        clock: Callable[[], int] = time.monotonic_ns,
     ) -> None:
         if max_keys < 1 or history_points < 1:
             raise ValueError("a result store keeps at least one key and one history point")
@@ -190,8 +230,22 @@ class ResultStore:
         self._latest: dict[_OutputId, ResultKey] = {}
         self._histories: dict[ResultKey, _History] = {}
         self._version = 0
+        self._clock = clock
+        self._window_bytes = window_bytes
+        self._window_sum_bytes = window_sum_bytes
+        self._max_windows = max_windows
+        self._window_idle_ns = int(window_idle_s * NS_PER_S)
+        # Readers say which sums they want (and when they last read one); the writer
+        # keeps the sums and publishes each as an immutable entry.
+        self._window_wanted: dict[_OutputId, dict[float, int]] = {}
+        self._window_entries: dict[_WindowId, ResultEntry] = {}
+        self._windows: dict[_WindowId, _Window] = {}  # writer only
+        self._window_nbytes = 0
+        self._next_sweep = 0
         self.counters: Counter[str] = Counter()
-        """writes, evicted, history_points, history_out_of_order (writer thread only)."""
+        """writes, evicted, history_points, history_out_of_order, window_frames,
+        windows_started, windows_dropped, windows_refused (writer thread only, but
+        ``windows_refused`` by readers)."""
 
     # -- ResultsView ---------------------------------------------------------------
 
@@ -221,6 +275,33 @@ class ResultStore:
             key = self._latest.get((workflow_id, source_name, output_name))
             return None if key is None else self._entries.get(key)
 
+    def windowed(
+        self, workflow_id: WorkflowId, source_name: str, output_name: str, last_s: float
+    ) -> ResultEntry | None:
+        """The sum of this (per-window) output's frames whose data windows ended in the
+        last ``last_s`` seconds, or None until there is one.
+
+        Asking is what keeps it: the writer starts the sum with the next frame after the
+        first ask (it covers what arrived since, as its ``start_time`` coord says) and
+        drops it once nobody has asked for ``window_idle_s``. The entry's key is the
+        newest frame's; its version changes with every frame added.
+        """
+        output = (workflow_id, source_name, output_name)
+        with self._lock:
+            wanted = self._window_wanted.get(output)
+            if wanted is None or last_s not in wanted:
+                if sum(len(w) for w in self._window_wanted.values()) >= self._max_windows:
+                    self.counters["windows_refused"] += 1
+                    return None
+                wanted = self._window_wanted.setdefault(output, {})
+            wanted[last_s] = self._clock()
+            return self._window_entries.get((output, last_s))
+
+    @property
+    def window_nbytes(self) -> int:
+        """Memory held by the last-N-seconds sums (as of the last frame written)."""
+        return self._window_nbytes
+
     # -- writer ----------------------------------------------------------------------
 
     def __len__(self) -> int:
@@ -242,12 +323,104 @@ class ResultStore:
             self._sizes[key] = size
             self._entries[key] = entry
             self._entries.move_to_end(key)
-            self._latest[_output_id(key)] = key
+            output = _output_id(key)
+            self._latest[output] = key
             if point is not None:
                 self._record(key, *point)
             self._evict()
+            wanted = self._window_wanted.get(output)
+            windows = list(wanted.items()) if wanted else []
         self.counters["writes"] += 1
+        now = self._clock()
+        if windows:
+            self._add_to_windows(entry, output, windows, now, size)
+        if now >= self._next_sweep:
+            self._next_sweep = now + int(WINDOW_SWEEP_S * NS_PER_S)
+            self._sweep_windows(now)
+        if windows or self._window_nbytes:
+            self._window_nbytes = sum(w.sum.nbytes for w in self._windows.values())
         return entry
+
+    # -- last-N-seconds sums (writer) -------------------------------------------------
+
+    def _add_to_windows(
+        self,
+        entry: ResultEntry,
+        output: _OutputId,
+        windows: list[tuple[float, int]],
+        now: int,
+        size: int,
+    ) -> None:
+        """Add one frame to every sum of its output that someone reads: once per frame
+        for the whole server, outside the lock (only this thread touches the sums)."""
+        published: dict[_WindowId, ResultEntry] = {}
+        for last_s, read_ns in windows:
+            wid = (output, last_s)
+            if now - read_ns > self._window_idle_ns:
+                continue  # dropped by the next sweep
+            window = self._windows.get(wid)
+            if window is None or window.job_id != entry.key.job_id:
+                # A new sum, or a new job of this output: its frames start afresh.
+                buckets = buckets_for(size, self._window_sum_bytes)
+                window = _Window(RollingSum(last_s, max_buckets=buckets), entry.key.job_id)
+                self._windows[wid] = window
+                self.counters["windows_started"] += 1
+            if not window.sum.add(entry.data):
+                continue
+            self.counters["window_frames"] += 1
+            data = window.sum.result()
+            if data is not None:
+                published[wid] = ResultEntry(
+                    key=entry.key, data=data, received_ns=entry.received_ns, version=entry.version
+                )
+        with self._lock:
+            for wid, summed in published.items():
+                if wid in self._windows:
+                    self._window_entries[wid] = summed
+        self._bound_windows()
+
+    def _bound_windows(self) -> None:
+        """Past ``window_bytes``, drop the sums read least recently, wish and all (a
+        reader asking again starts a new one), keeping at least one."""
+        total = sum(w.sum.nbytes for w in self._windows.values())
+        if total <= self._window_bytes:
+            return
+        with self._lock:
+            read = {
+                (output, last_s): at
+                for output, wanted in self._window_wanted.items()
+                for last_s, at in wanted.items()
+            }
+        for wid in sorted(self._windows, key=lambda w: read.get(w, 0)):
+            if total <= self._window_bytes or len(self._windows) == 1:
+                break
+            total -= self._windows[wid].sum.nbytes
+            self._drop_window(wid)
+
+    def _sweep_windows(self, now: int) -> None:
+        """Drop sums (and wishes) nobody read for ``window_idle_s``."""
+        with self._lock:
+            idle = [
+                (output, last_s)
+                for output, wanted in self._window_wanted.items()
+                for last_s, at in wanted.items()
+                if now - at > self._window_idle_ns
+            ]
+        for wid in idle:
+            self._drop_window(wid)
+
+    def _drop_window(self, wid: _WindowId) -> None:
+        """Drop a sum and the wish for it (a reader asking again starts a new one)."""
+        if self._windows.pop(wid, None) is not None:
+            self.counters["windows_dropped"] += 1
+        output, last_s = wid
+        with self._lock:
+            self._window_entries.pop(wid, None)
+            wanted = self._window_wanted.get(output)
+            if wanted is not None:
+                wanted.pop(last_s, None)
+                if not wanted:
+                    del self._window_wanted[output]
 
     def _record(self, key: ResultKey, time_ns: int, value: float) -> None:
         history = self._histories.get(key)

@@ -25,6 +25,12 @@ from livedata.core.values import EventBatch
 from livedata.core.workflow import OutputSpec
 from livedata.workflows import outputs
 from livedata.workflows.histogram import PixelCounts, PixelRange, RejectedEvents
+from livedata.workflows.left_out import (
+    OUTSIDE_TOA_WINDOW,
+    PIXEL_OUT_OF_RANGE,
+    TIME_OUT_OF_RANGE,
+    LeftOutCounts,
+)
 from livedata.workflows.mapped_counts import MappedPixelCounts
 from livedata.workflows.pixel_views import PixelLayout, PixelView, identity_view
 from livedata.workflows.roi_spectra import RoiSpectra, RoiSpectrumParams, roi_outputs
@@ -91,8 +97,9 @@ class DetectorViewWorkflow:
         ROI spectra stay unweighted counts.
 
     Events with a pixel id outside the detector, or outside the selected
-    time-of-arrival range, are not counted; ``rejected`` tells how many. Events on a
-    pixel the view leaves out are not in the totals either. ROIs in the data
+    time-of-arrival range, are not counted; ``rejected`` tells how many since the
+    workflow was built, ``events_left_out()`` since the last clear (for the heartbeat).
+    Events on a pixel the view leaves out are not in the totals either. ROIs in the data
     (``roi_rectangle`` / ``roi_polygon`` context) add ROI spectra and their echo.
     """
 
@@ -140,6 +147,7 @@ class DetectorViewWorkflow:
             params=params.roi_spectrum,
             pixel_bins=view.bin_of_pixel,
         )
+        self._left_out = LeftOutCounts(self._left_out_totals)
 
     @property
     def view(self) -> PixelView:
@@ -149,6 +157,21 @@ class DetectorViewWorkflow:
     def rejected(self) -> RejectedEvents:
         """Events not counted since the workflow was built, by reason."""
         return self._kernel.rejected
+
+    def _left_out_totals(self) -> dict[str, int]:
+        image = self._kernel.rejected
+        return {
+            PIXEL_OUT_OF_RANGE: image.pixel_out_of_range,
+            # The image checks times only against the user's window.
+            OUTSIDE_TOA_WINDOW: image.time_out_of_range,
+            # Bad pixels are counted by the image already: the ROI spectra see the
+            # same events, so only their time range adds a reason.
+            TIME_OUT_OF_RANGE: self._rois.rejected.time_out_of_range,
+        }
+
+    def events_left_out(self) -> dict[str, int]:
+        """Events left out since the last clear, by reason (``core.ReportsEventsLeftOut``)."""
+        return self._left_out.counts()
 
     @property
     def rois(self) -> RoiSpectra:
@@ -210,3 +233,4 @@ class DetectorViewWorkflow:
         self._counts.clear()
         self._squares.clear()
         self._rois.clear()
+        self._left_out.clear()

@@ -20,6 +20,7 @@ from livedata.core.workflow import OutputSpec
 from livedata.workflows import outputs
 from livedata.workflows.coordinate_histogram import CoordinateHistogram, CoordinateRejects
 from livedata.workflows.histogram import RejectedEvents, TimeOfArrivalSpectrum, UniformBins
+from livedata.workflows.left_out import LeftOutCounts, spectrum_totals
 from livedata.workflows.time_of_arrival import FULL_FRAME, TOA_DIM, TimeOfArrivalRange
 from livedata.workflows.wavelength import (
     DEFAULT_TIME_OFFSET_NS,
@@ -125,11 +126,16 @@ class MonitorHistogramWorkflow:
             edges = self._kernel.bins.edges()
         self._counts = WindowedSum((self._kernel.n_bins,))
         self._coords = {self._dim: _edges(edges, self._dim)}
+        self._left_out = LeftOutCounts(lambda: spectrum_totals(self._kernel.rejected))
 
     @property
     def rejected(self) -> RejectedEvents | CoordinateRejects:
         """Events outside the range since the workflow was built."""
         return self._kernel.rejected
+
+    def events_left_out(self) -> dict[str, int]:
+        """Events left out since the last clear, by reason (``core.ReportsEventsLeftOut``)."""
+        return self._left_out.counts()
 
     def accumulate(self, data: Mapping[str, Any], *, start_time: int, end_time: int) -> None:
         events = data[self._source]
@@ -156,3 +162,4 @@ class MonitorHistogramWorkflow:
 
     def clear(self) -> None:
         self._counts.clear()
+        self._left_out.clear()

@@ -34,6 +34,7 @@ from livedata.workflows.beamline import Beamline, monitor_path, pixel_paths
 from livedata.workflows.coordinate_bins import MAX_COORDINATE_BINS, Binning, Scale
 from livedata.workflows.coordinate_histogram import CoordinateHistogram, CoordinateRejects, Gate
 from livedata.workflows.histogram import PixelRange
+from livedata.workflows.left_out import LeftOutCounts, spectrum_totals
 from livedata.workflows.monitor_normalisation import MonitorBandCounts, normalised_array
 from livedata.workflows.wavelength import (
     DEFAULT_TIME_OFFSET_NS,
@@ -231,11 +232,16 @@ class PowderIdWorkflow:
         )
         self._counts = WindowedSum((bins.count,))
         self._edges = _edges(bins.edges())
+        self._left_out = LeftOutCounts(lambda: spectrum_totals(self._kernel.rejected))
 
     @property
     def rejected(self) -> CoordinateRejects:
         """Detector events not counted since the workflow was built, by reason."""
         return self._kernel.rejected
+
+    def events_left_out(self) -> dict[str, int]:
+        """Events left out since the last clear, by reason (``core.ReportsEventsLeftOut``)."""
+        return self._left_out.counts()
 
     @property
     def problems(self) -> list[str]:
@@ -285,6 +291,7 @@ class PowderIdWorkflow:
 
     def clear(self) -> None:
         self._counts.clear()
+        self._left_out.clear()
         if self._monitor is not None:
             self._monitor.clear()
 

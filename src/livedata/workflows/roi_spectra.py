@@ -50,6 +50,7 @@ from livedata.workflows.histogram import (
     Events,
     PixelGroupTimeOfArrivalCounts,
     PixelRange,
+    RejectedEvents,
     UniformBins,
 )
 from livedata.workflows.roi_geometry import (
@@ -194,6 +195,10 @@ class RoiSpectra:
         self._since: list[int | None] = []
         self._sums = WindowedSum((0, params.bins))
         self._kernel: PixelGroupTimeOfArrivalCounts | None = None
+        self.rejected = RejectedEvents()
+        """Events the spectra did not histogram since creation, by reason: shared by
+        every kernel an ROI change builds, so the totals outlive them. Counted over the
+        whole detector while ROIs are set (an event in no ROI is checked all the same)."""
         self._region_counts = np.zeros((0, params.bins), dtype=np.int64)
         self._pair_regions = np.zeros(0, dtype=np.intp)
         self._pair_rows = np.zeros(0, dtype=np.intp)
@@ -268,6 +273,7 @@ class RoiSpectra:
             kernel = PixelGroupTimeOfArrivalCounts(
                 self._pixels, groups, regions.n_regions + 1, self._bins
             )
+            kernel.rejected = self.rejected
             pairs = [(r, row) for r, rows in enumerate(regions.members) for row in rows]
         echo = {shape: rois_to_data_array(shape, rois) for shape, rois in changed.items()}
         # Nothing fails from here on: commit.

@@ -82,3 +82,36 @@ def image_sums(page: Page) -> list[float]:
 def readback_rectangles(page: Page) -> list[list[float]]:
     rects: list[list[float]] = page.evaluate(READBACK_RECTANGLES_JS)
     return rects
+
+
+X_RANGE_JS = """
+(tag) => {
+  for (const doc of Bokeh.documents) {
+    for (const model of doc.all_models) {
+      if (model.tags !== undefined && model.tags.includes(tag) && model.x_range !== undefined) {
+        return [model.x_range.start, model.x_range.end];
+      }
+    }
+  }
+  return null;
+}
+"""
+"""The x range a figure shows in the browser, found by its ``ld-figure:<name>`` tag."""
+
+
+def x_range(page: Page, figure: str) -> tuple[float, float]:
+    found: list[float] | None = page.evaluate(X_RANGE_JS, f"ld-figure:{figure}")
+    assert found is not None, f"no figure {figure} on the page"
+    return (float(found[0]), float(found[1]))
+
+
+def drag(locator: Locator, dx: float) -> None:
+    """Drag across the middle of the first canvas in ``locator`` (the pan tool pans)."""
+    box = locator.locator(".bk-Canvas").first.bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page = locator.page
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx, y, steps=8)
+    page.mouse.up()

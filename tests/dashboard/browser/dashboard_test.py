@@ -15,14 +15,17 @@ import pytest
 import scipp as sc
 from dashboard_pages import (
     READBACK_RECTANGLES_JS,
+    X_RANGE_JS,
     cell,
     cell_state,
+    drag,
     frames,
     image_sums,
     open_dashboard,
     open_tab,
     readback_rectangles,
     workflow,
+    x_range,
 )
 from playwright.sync_api import Page, expect
 
@@ -55,7 +58,7 @@ def _wid(stack: Stack, name: str) -> WorkflowId:
     return WorkflowId(instrument=stack.instrument.name, name=name, version=1)
 
 
-def test_page_opens_with_the_template_grid_and_live_plots_that_update(
+def test_page_opens_with_the_template_grid_and_live_plots_that_update_and_keep_a_zoom(
     stack: Stack, page: Page, screenshots: Path
 ) -> None:
     open_dashboard(page, stack.url)
@@ -72,6 +75,23 @@ def test_page_opens_with_the_template_grid_and_live_plots_that_update(
     assert age.endswith("s"), age
     assert float(age.split()[0]) < 10, f"data {age} old (first seen {first_age})"
     page.screenshot(path=str(screenshots / "plots-detector.png"), full_page=True)
+
+    # The operator pans a live time series: new points no longer move it until they ask.
+    series = cell(page, "Panel 0 counts per window")
+    cell_state(series, "live")
+    drag(series, 120)
+    resume = series.locator(".ld-autoscale-resume")
+    expect(resume).to_be_visible(timeout=10_000)
+    held = x_range(page, "panel_0_xy-panel_0-counts_total")
+    seen = frames(page)
+    page.wait_for_function(f"window.livedataFrames > {seen + 4}", timeout=20_000)
+    assert x_range(page, "panel_0_xy-panel_0-counts_total") == held, "the pan was undone"
+    resume.locator("button").click()
+    expect(resume).to_be_hidden(timeout=10_000)
+    page.wait_for_function(
+        f"() => ({X_RANGE_JS})('ld-figure:panel_0_xy-panel_0-counts_total')[1] > {held[1]}",
+        timeout=20_000,
+    )
 
 
 def test_a_bad_parameter_shows_its_error_next_to_the_field(

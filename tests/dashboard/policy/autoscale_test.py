@@ -9,6 +9,9 @@ from livedata.dashboard.policy.autoscale import (
     Limits,
     autoscale,
     finite_range,
+    hold,
+    moved_by_user,
+    release,
 )
 
 LINEAR = AutoscalePolicy(headroom=0.0, shrink_after=3)
@@ -96,3 +99,31 @@ def test_finite_range_of_integer_and_float_arrays() -> None:
     assert finite_range(np.array([0, -1]), log=True) is None
     assert finite_range(np.zeros((0, 3))) is None
     assert finite_range(np.array([[1.0, np.nan], [np.inf, -2.0]])) == Limits(-2, 1)
+
+
+def test_a_held_axis_keeps_the_operators_limits_whatever_the_data_do() -> None:
+    state = hold(run(LINEAR, [0, 10]))
+    # Data far outside (would grow) and well inside (would shrink): nothing moves.
+    state = run(LINEAR, [-50, 500], *([[4, 5]] * 10), state=state)
+    assert state.limits == Limits(0, 10)
+    assert state.held
+
+
+def test_a_released_axis_fits_the_next_data_afresh() -> None:
+    state = hold(run(LINEAR, [0, 1000]))
+    state = release(state)
+    assert not state.held
+    assert run(LINEAR, [4, 5], state=state).limits == Limits(4, 5)
+
+
+def test_only_a_range_other_than_the_one_we_set_is_the_operators() -> None:
+    assert not moved_by_user((0.0, 10.0), 0.0, 10.0)
+    assert not moved_by_user((0.0, 10.0), 1e-12, 10.0 - 1e-12), "float round trip"
+    assert moved_by_user((0.0, 10.0), 2.0, 8.0), "zoomed in"
+    assert moved_by_user((0.0, 10.0), 3.0, 13.0), "panned"
+    # Datetime axes count milliseconds since 1970: a one-second pan is still seen.
+    now_ms = 1.7e12
+    assert moved_by_user((now_ms - 60_000, now_ms), now_ms - 61_000, now_ms - 1_000)
+    assert moved_by_user(None, 0.0, 1.0), "moved before we ever set it"
+    assert not moved_by_user((0.0, 10.0), None, None)
+    assert not moved_by_user((0.0, 10.0), float("nan"), 1.0)

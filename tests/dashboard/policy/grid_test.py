@@ -144,6 +144,28 @@ def a_grid() -> Grid:
                     ),
                 ),
             ),
+            Tab(
+                title="Monitors",
+                rows=1,
+                cols=1,
+                cells=(
+                    Cell(
+                        row=0,
+                        col=0,
+                        layers=(
+                            Layer(
+                                workflow_id=WorkflowId(
+                                    instrument="dummy", name="monitor_histogram", version=1
+                                ),
+                                source_name="monitor1",
+                                output_name="cumulative",
+                                plotter=PlotterKind.LINE,
+                                options=DisplayOptions(window=TimeWindow(300.0), errors=True),
+                            ),
+                        ),
+                    ),
+                ),
+            ),
             Tab(title="Empty", rows=1, cols=1),
         ),
     )
@@ -269,4 +291,19 @@ def test_the_checked_grid_reports_what_the_instrument_cannot_show(specs) -> None
 def test_grids_and_layers_are_hashable_values() -> None:
     grid = a_grid()
     assert hash(grid) == hash(grid_from_yaml(grid_to_yaml(grid), instrument="dummy"))
-    assert len(dict.fromkeys(grid.layers())) == 2
+    assert len(dict.fromkeys(grid.layers())) == 3
+
+
+def test_a_window_that_cannot_apply_is_reported(specs) -> None:
+    roi = dataclasses.replace(
+        image_layer(),
+        output_name="roi_rectangle",
+        plotter=PlotterKind.ROI_OVERLAY,
+        options=DisplayOptions(window=TimeWindow(60.0)),
+    )
+    grid = Grid(
+        title="g",
+        tabs=(Tab(title="t", rows=1, cols=1, cells=(Cell(row=0, col=0, layers=(roi,)),)),),
+    )
+    (problem,) = check_grid(grid, specs)
+    assert "window does not apply to 'roi_rectangle'" in problem

@@ -5,14 +5,17 @@ import uuid
 import scipp as sc
 
 from livedata.core.identity import JobId, ResultKey, WorkflowId
+from livedata.dashboard.policy.display import TimeWindow
 from livedata.dashboard.policy.grid import DisplayOptions, Layer
 from livedata.dashboard.policy.plotters import PlotterKind
 from livedata.dashboard.policy.updates import (
     Rendered,
     current_versions,
+    layer_entry,
     plan_cell,
     store_changed,
 )
+from livedata.dashboard.policy.windows import WindowRead
 from livedata.dashboard.stores import ResultStore
 
 WORKFLOW = WorkflowId(instrument="dummy", name="panel_0_xy", version=1)
@@ -70,3 +73,25 @@ def test_versions_come_from_the_store_and_the_global_version_short_cuts() -> Non
     assert current_versions(store, LAYERS) == [entry.version, None]
     assert store_changed(store.version, None)
     assert not store_changed(store.version, entry.version)
+
+
+def test_a_windowed_layer_draws_the_stores_sum_and_follows_its_version() -> None:
+    store = ResultStore()
+    cumulative = layer("cumulative", window=TimeWindow(60.0))
+    window = WindowRead("current", 60.0)
+    assert current_versions(store, [cumulative], [window]) == [None]  # asks: the sum starts
+    job = JobId(source_name="panel_0", job_number=uuid.uuid4())
+    for end in (1, 2):
+        frame = sc.DataArray(sc.scalar(5.0, unit="counts"))
+        frame.coords["start_time"] = sc.scalar((end - 1) * 10**9, unit="ns", dtype="int64")
+        frame.coords["time"] = sc.scalar(end * 10**9, unit="ns", dtype="int64")
+        put = store.put(
+            ResultKey(workflow_id=WORKFLOW, job_id=job, output_name="current"),
+            frame,
+            received_ns=0,
+        )
+    summed = layer_entry(store, cumulative, window)
+    assert summed is not None
+    assert summed.data.value == 10.0
+    assert current_versions(store, [cumulative], [window]) == [put.version]
+    assert layer_entry(store, cumulative) is None, "without the window: the output itself"

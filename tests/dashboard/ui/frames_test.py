@@ -176,3 +176,38 @@ def test_the_cache_computes_each_frame_once_for_all_sessions(sessions: int) -> N
             cache.get(entry(spectrum(), version), options, no_history)
     assert cache.computed == 2
     assert cache.served == 2 * sessions
+
+
+def test_an_error_band_is_one_standard_deviation_stepped_like_the_curve() -> None:
+    options = FrameOptions(kind=PlotterKind.LINE, errors=True)
+    frame = compute_frame(entry(spectrum()), options, no_history)
+    # values 1, 0, 4 with Poisson variances: sigma 1, 0, 2
+    assert list(frame.columns["lower"]) == [0, 0, 0, 0, 2, 2]
+    assert list(frame.columns["upper"]) == [2, 2, 0, 0, 6, 6]
+    assert (frame.y.low, frame.y.high) == (0, 6), "autoscale keeps the band in view"
+    plain = compute_frame(entry(spectrum()), FrameOptions(kind=PlotterKind.LINE), no_history)
+    assert "lower" not in plain.columns
+
+
+def test_an_error_band_scales_with_counts_per_second() -> None:
+    options = FrameOptions(kind=PlotterKind.LINE, errors=True, rate=True)
+    frame = compute_frame(entry(spectrum()), options, no_history)
+    # a 2 s window: values 0.5, 0, 2 and variances 1/4, 0, 1
+    assert list(frame.columns["upper"][::2]) == [1.0, 0.0, 3.0]
+
+
+def test_without_variances_the_band_is_empty_but_present() -> None:
+    da = spectrum()
+    da.variances = None
+    frame = compute_frame(entry(da), FrameOptions(kind=PlotterKind.LINE, errors=True), no_history)
+    assert np.isnan(frame.columns["lower"]).all()
+    assert len(frame.columns["upper"]) == len(frame.columns["y"])
+
+
+def test_on_a_log_scale_the_band_runs_off_the_bottom() -> None:
+    options = FrameOptions(kind=PlotterKind.LINE, errors=True, log_y=True)
+    frame = compute_frame(entry(spectrum()), options, no_history)
+    lower = frame.columns["lower"]
+    assert 0 < lower[0] < 1e-300, "1 - 1 = 0: drawn at the smallest positive float"
+    assert np.isnan(lower[2]), "no band where the value itself cannot be drawn"
+    assert frame.y.low == 1, "the band's lower side does not drag the axis down"

@@ -3,21 +3,26 @@ session, and what the figures' data sources hold after a refresh."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from bokeh.document import Document
+from bokeh.events import RangesUpdate
 from panel.io.state import set_curdoc
 
 from livedata.config.registry import load_instrument
 from livedata.core.control import JobAction
 from livedata.core.identity import WorkflowId
 from livedata.core.status import JobState
+from livedata.dashboard.policy.display import TimeWindow
 from livedata.dashboard.policy.grid_files import GridLibrary
 from livedata.dashboard.policy.plotters import PlotterKind
 from livedata.dashboard.ui.cell import CellView
+from livedata.dashboard.ui.cell_options import CellOptions
 from livedata.dashboard.ui.context import DashboardContext
 from livedata.dashboard.ui.plots import PlotView
 from livedata.dashboard.ui.plots_tab import PlotsTab
@@ -52,6 +57,10 @@ def ctx(backend: FakeBackend, tmp_path: Path) -> DashboardContext:
 def session(ctx: DashboardContext) -> Iterator[PlotsTab]:
     with set_curdoc(Document()):
         yield PlotsTab(ctx)
+
+
+NS = 1_000_000_000
+PANEL = WorkflowId(instrument="dummy", name="panel_0_xy", version=1)
 
 
 def cells(tab: PlotsTab) -> list[CellView]:
@@ -145,3 +154,73 @@ def test_saved_rois_go_to_a_job_that_has_none(ctx: DashboardContext, backend: Fa
     second.refresh(time.time_ns())
     assert len(backend.sent_rois) == 1
     assert backend.sent_rois[0].rois[0].x == (1.0, 3.0)
+
+
+def _cell(tab: PlotsTab, title: str) -> CellView:
+    return next(c for c in cells(tab) if c.cell.title == title)
+
+
+def test_a_last_n_seconds_window_shows_the_sum_of_the_current_frames(
+    session: PlotsTab, backend: FakeBackend
+) -> None:
+    since_start = _cell(session, "Panel 0, since start")
+    since_start.set_options(
+        dataclasses.replace(since_start.cell.layers[0].options, window=TimeWindow(60.0))
+    )
+    now = time.time_ns()
+    session.refresh(now)  # the cell asks for the sum: it starts with the next frame
+    fed = []
+    for i in range(1, 4):
+        backend.feed(now + i * NS)
+        fed.append(backend.results.latest(PANEL, "panel_0", "current").data)
+    session.refresh(now + 3 * NS)
+    image = since_start.view.source(0).data["image"][0]
+    expected = sum(np.asarray(f.values) for f in fed)
+    np.testing.assert_allclose(image, expected, rtol=1e-6)
+    bar = since_start.view.figure.right[0]
+    assert "sum of last 3.0 s" in bar.title
+
+
+def test_the_options_offer_a_window_and_an_error_band_only_where_they_apply(
+    session: PlotsTab,
+) -> None:
+    since_start = _cell(session, "Panel 0, since start")
+    options = CellOptions(session.ctx, since_start)
+    assert options.window.visible
+    assert "as published" in options.window.options
+    assert not options.errors.visible, "an image has no error band"
+    series = _cell(session, "Panel 0 counts per window")
+    assert CellOptions(session.ctx, series).window.options[0] == "since start"
+    session.tabs.active = 1  # built when first shown
+    monitor = _cell(session, "Monitor 1")
+    monitor_options = CellOptions(session.ctx, monitor)
+    assert monitor_options.errors.visible
+    monitor_options.errors.value = True
+    assert monitor.cell.layers[0].options.errors
+    assert [r for r in monitor.view.figure.renderers if r.name == "ld-error-band"]
+
+
+def test_a_zoomed_cell_offers_to_autoscale_again(session: PlotsTab, backend: FakeBackend) -> None:
+    backend.feed()
+    session.refresh(time.time_ns())
+    series = _cell(session, "Panel 0 counts per window")
+    figure = series.view.figure
+    doc = Document()  # what the server does with a browser's zoom: an event on the doc
+    doc.add_root(figure)
+    doc.callbacks.trigger_event(RangesUpdate(figure, x0=0.0, x1=1.0, y0=0.0, y1=1.0))
+    session.refresh(time.time_ns())
+    resume = next(o for o in series.header.objects if "ld-autoscale-resume" in o.css_classes)
+    assert resume.visible
+    resume.clicks += 1
+    assert not series.view.autoscale_held
+    assert not resume.visible
+
+
+def test_a_window_from_a_grid_file_survives_changing_another_option(session: PlotsTab) -> None:
+    series = _cell(session, "Panel 0 counts per window")
+    series.set_options(dataclasses.replace(series.cell.layers[0].options, window=TimeWindow(120.0)))
+    options = CellOptions(session.ctx, series)
+    assert options.window.value == "last 2 min"
+    options.rate.value = True
+    assert series.cell.layers[0].options.window == TimeWindow(120.0)
+    assert series.cell.layers[0].options.rate

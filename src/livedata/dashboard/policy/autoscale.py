@@ -6,6 +6,11 @@ after the data have stayed well inside (a span under ``shrink_below`` of the ran
 ``shrink_after`` consecutive updates. NaN and infinities are ignored (masked values
 travel as NaN); on a log scale so are values <= 0. Limits are pure values: each plot
 keeps an ``AutoscaleState`` and replaces it with what ``autoscale`` returns.
+
+An operator who zooms or pans has chosen the limits: autoscaling of that axis is then
+*held* (``hold``) and data no longer move it, until they reset the view (``release``).
+Whether a range the browser reports is the operator's doing or just the limits we set
+is decided by ``moved_by_user``.
 """
 
 from __future__ import annotations
@@ -47,12 +52,54 @@ class AutoscalePolicy:
     headroom: float = HEADROOM
 
 
+MOVED_TOLERANCE = 1e-6
+"""Relative difference (of the span) from the limits we set above which a reported
+range is someone else's: browsers hand ranges back as float64, sometimes rounded."""
+
+
 @dataclass(frozen=True, slots=True)
 class AutoscaleState:
-    """The limits in force (None before any finite data) and the well-inside streak."""
+    """The limits in force (None before any finite data), the well-inside streak, and
+    whether the operator holds this axis (zoomed or panned: data do not move it)."""
 
     limits: Limits | None = None
     inside_streak: int = 0
+    held: bool = False
+
+
+def hold(state: AutoscaleState) -> AutoscaleState:
+    """The operator zoomed or panned this axis: keep data from moving it."""
+    return AutoscaleState(state.limits, 0, held=True)
+
+
+def release(state: AutoscaleState) -> AutoscaleState:
+    """Autoscale again from the next data, as if none had been seen (the operator reset
+    the view: the limits fit the data afresh, with no memory of the zoomed span)."""
+    return AutoscaleState()
+
+
+def moved_by_user(
+    shown: tuple[float, float] | None,
+    start: float | None,
+    end: float | None,
+    *,
+    tolerance: float = MOVED_TOLERANCE,
+) -> bool:
+    """Whether a range reported by the browser (``start``, ``end``) differs from the
+    limits we last set (``shown``): then the operator moved it.
+
+    A range we never set (``shown`` None) that the operator moves counts as moved too;
+    a report without numbers (an axis with no range yet) does not.
+    """
+    if start is None or end is None:
+        return False
+    if not (math.isfinite(start) and math.isfinite(end)):
+        return False
+    if shown is None:
+        return True
+    low, high = shown
+    scale = max(abs(high - low), abs(end - start), 1e-300)
+    return abs(start - low) > tolerance * scale or abs(end - high) > tolerance * scale
 
 
 def finite_range(values: npt.ArrayLike, *, log: bool = False) -> Limits | None:
@@ -106,9 +153,11 @@ def autoscale(
 ) -> AutoscaleState:
     """The state after one update with ``values`` (an array, or its ``finite_range``).
 
-    Without usable data (empty, all NaN, nothing positive on a log scale) the limits stay
-    as they were.
+    Without usable data (empty, all NaN, nothing positive on a log scale), or while the
+    operator holds the axis, the limits stay as they were.
     """
+    if state.held:
+        return state
     data = values if isinstance(values, Limits) else finite_range(values, log=policy.log)
     if data is None or (policy.log and data.low <= 0):
         return state

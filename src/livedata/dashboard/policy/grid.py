@@ -24,6 +24,7 @@ from livedata.core.identity import WorkflowId
 from livedata.core.workflow import WorkflowSpec
 from livedata.dashboard.policy.display import MAX_WINDOW_S, TimeWindow
 from livedata.dashboard.policy.plotters import PlotterKind, fit_problem
+from livedata.dashboard.policy.windows import window_problem
 from livedata.protocol.errors import EncodeError
 from livedata.protocol.roi import MAX_ROI_INDEX, MAX_ROIS, rois_to_data_array
 from livedata.protocol.wire_errors import describe_validation_error
@@ -64,7 +65,12 @@ class DisplayOptions:
     rate: bool = False
     """Counts per second of each result's data window instead of counts."""
     window: TimeWindow = field(default_factory=TimeWindow)
-    """Time series: since start, or the last N seconds."""
+    """Which stretch of data time: as published (``last_s`` None), or the last N seconds:
+    the points of a time series, or the sum of the per-window frames of a counting
+    output (``policy.windows``)."""
+    errors: bool = False
+    """1-d curves: a band of plus/minus one standard deviation, where results carry
+    variances (counts do: Poisson)."""
 
     def __post_init__(self) -> None:
         if self.color_limits is not None:
@@ -187,6 +193,13 @@ def check_grid(grid: Grid, specs: Mapping[WorkflowId, WorkflowSpec]) -> list[str
                 problem = fit_problem(layer.plotter, output.template)
                 if problem is not None:
                     problems.append(f"{where}: {layer.output_name}: {problem}")
+                    continue
+                templates = {name: out.template for name, out in spec.outputs.items()}
+                problem = window_problem(
+                    layer.plotter, layer.output_name, layer.options.window.last_s, templates
+                )
+                if problem is not None:
+                    problems.append(f"{where}: {problem}")
     return problems
 
 
@@ -229,7 +242,9 @@ class _OptionsModel(BaseModel):
     color_limits: tuple[float, float] | None = None
     rate: bool = False
     window_s: Annotated[float, Field(gt=0, le=MAX_WINDOW_S)] | None = None
-    """Time series: the last N seconds; absent for "since start"."""
+    """The last N seconds; absent for the output as published ("since start" for a
+    time series)."""
+    errors: bool = False
 
 
 class _LayerModel(BaseModel):
@@ -298,6 +313,7 @@ def _layer(model: _LayerModel, instrument: str) -> Layer:
             color_limits=options.color_limits,
             rate=options.rate,
             window=TimeWindow(options.window_s),
+            errors=options.errors,
         ),
         rois=rois,
     )
@@ -353,7 +369,7 @@ def grid_from_yaml(text: str | bytes, *, instrument: str) -> Grid:
 def _options_data(options: DisplayOptions) -> dict[str, Any]:
     data: dict[str, Any] = {}
     defaults = DisplayOptions()
-    for name in ("log_x", "log_y", "log_color", "rate"):
+    for name in ("log_x", "log_y", "log_color", "rate", "errors"):
         if getattr(options, name) != getattr(defaults, name):
             data[name] = getattr(options, name)
     if options.color_limits is not None:

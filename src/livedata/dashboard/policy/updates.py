@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from livedata.dashboard.contract import ResultsView
+from livedata.dashboard.contract import ResultEntry, ResultsView
 from livedata.dashboard.policy.grid import DisplayOptions, Layer
+from livedata.dashboard.policy.windows import WindowRead
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,11 +41,28 @@ def store_changed(version: int, seen: int | None) -> bool:
     return seen is None or version != seen
 
 
-def current_versions(results: ResultsView, layers: Sequence[Layer]) -> list[int | None]:
-    """The newest entry version of each layer's output (None: no result yet)."""
+def layer_entry(
+    results: ResultsView, layer: Layer, window: WindowRead | None = None
+) -> ResultEntry | None:
+    """What a layer draws: its output's newest entry, or with ``window`` the sum of the
+    per-window frames of the last N seconds (``policy.windows.layer_window``)."""
+    if window is not None:
+        return results.windowed(
+            layer.workflow_id, layer.source_name, window.output_name, window.last_s
+        )
+    return results.latest(layer.workflow_id, layer.source_name, layer.output_name)
+
+
+def current_versions(
+    results: ResultsView,
+    layers: Sequence[Layer],
+    windows: Sequence[WindowRead | None] | None = None,
+) -> list[int | None]:
+    """The newest entry version of what each layer draws (None: nothing yet)."""
+    reads = windows if windows is not None else [None] * len(layers)
     versions: list[int | None] = []
-    for layer in layers:
-        entry = results.latest(layer.workflow_id, layer.source_name, layer.output_name)
+    for layer, window in zip(layers, reads, strict=True):
+        entry = layer_entry(results, layer, window)
         versions.append(None if entry is None else entry.version)
     return versions
 

@@ -22,6 +22,7 @@ from livedata.dashboard.contract import ResultEntry
 from livedata.dashboard.policy.display import (
     AgeLevel,
     LayerState,
+    TimeWindow,
     age_level,
     cell_state,
     data_age_s,
@@ -30,7 +31,13 @@ from livedata.dashboard.policy.display import (
 )
 from livedata.dashboard.policy.grid import Cell, DisplayOptions, Layer
 from livedata.dashboard.policy.plotters import PlotterKind
-from livedata.dashboard.policy.updates import Rendered, current_versions, plan_cell
+from livedata.dashboard.policy.updates import (
+    Rendered,
+    current_versions,
+    layer_entry,
+    plan_cell,
+)
+from livedata.dashboard.policy.windows import WindowRead, layer_window
 from livedata.dashboard.ui import export
 from livedata.dashboard.ui.cell_options import CellOptions
 from livedata.dashboard.ui.context import DashboardContext, JobIndex
@@ -124,6 +131,15 @@ class CellView:
             **_SMALL,
         )
         self._png = pn.Row()
+        self._resume = pn.widgets.Button(
+            label="auto",
+            description="Zoomed or panned: autoscale is paused. Click (or the toolbar's "
+            "reset) to let the data scale the axes again.",
+            css_classes=["ld-autoscale-resume"],
+            visible=False,
+            **{**_SMALL, "color": "warning"},
+        )
+        self._resume.on_click(lambda _: self._resume_autoscale())
         self._plane = pn.widgets.IntSlider(
             label="plane", start=0, end=1, value=0, visible=False, width=140
         )
@@ -132,6 +148,7 @@ class CellView:
             self._title,
             pn.layout.HSpacer(),
             self._plane,
+            self._resume,
             self._status,
             self._csv,
             self._hdf5,
@@ -166,6 +183,7 @@ class CellView:
         hidden = [layer for layer in layers if FAMILIES[layer.plotter] != family]
         self._rendered: list[Rendered | None] = [None] * len(self.shown)
         self._entries: list[ResultEntry | None] = [None] * len(self.shown)
+        self._windows = self._window_reads()
         self.editor: RoiEditor | None = None
         self.view: PlotView | ValueView | None = None
         self._problem = pn.pane.HTML("", visible=False, css_classes=["ld-cell-problem"])
@@ -178,12 +196,12 @@ class CellView:
         elif family is not None:
             extra: list[Any] = []
             image = self._roi_layer()
-            if image is not None:
+            if image is not None and self.ctx.may_command:  # viewers draw no ROIs
                 self.editor = RoiEditor(image.rois, self._rois_edited)
                 extra = self.editor.elements
             view = PlotView(
                 self.shown,
-                ndims=[self._ndim(layer) for layer in self.shown],
+                ndims=[self.ndim(layer) for layer in self.shown],
                 labels=self._labels(self.shown[0]),
                 extra=extra,
                 filename=self._stem(),
@@ -212,18 +230,40 @@ class CellView:
             return ("", "", "")
         return axis_labels(output.template, self._frame_options(layer))
 
-    def _frame_options(self, layer: Layer) -> FrameOptions:
+    def templates(self, layer: Layer) -> dict[str, Any]:
+        """The output templates of the layer's workflow, by output name."""
+        spec = self.ctx.specs.get(layer.workflow_id)
+        return {} if spec is None else {n: o.template for n, o in spec.outputs.items()}
+
+    def _window_reads(self) -> list[WindowRead | None]:
+        """Per shown layer: the last-N-seconds sum it reads, if its window is one."""
+        return [
+            layer_window(
+                layer.plotter,
+                layer.output_name,
+                layer.options.window.last_s,
+                self.templates(layer),
+            )
+            for layer in self.shown
+        ]
+
+    def _frame_options(self, layer: Layer, window: WindowRead | None = None) -> FrameOptions:
+        # A window reaches the frame only where it applies: a time series cuts its
+        # points; a summed result is labelled as one; elsewhere it is shown as published.
+        applies = layer.plotter is PlotterKind.TIMESERIES or window is not None
         return FrameOptions(
             kind=layer.plotter,
             rate=layer.options.rate,
             log_x=layer.options.log_x,
             log_y=layer.options.log_y,
             log_color=layer.options.log_color,
-            window=layer.options.window,
+            window=layer.options.window if applies else TimeWindow(),
             plane=int(self._plane.value or 0),
+            errors=layer.options.errors,
         )
 
-    def _ndim(self, layer: Layer) -> int:
+    def ndim(self, layer: Layer) -> int:
+        """Dims of the layer's output (from its template; 0 if unknown)."""
         spec = self.ctx.specs.get(layer.workflow_id)
         output = None if spec is None else spec.outputs.get(layer.output_name)
         return 0 if output is None else output.template.ndim
@@ -256,6 +296,11 @@ class CellView:
             self._options_area[:] = [self._options.panel]
         self._options_area.visible = not self._options_area.visible
 
+    def _resume_autoscale(self) -> None:
+        if isinstance(self.view, PlotView):
+            self.view.resume_autoscale()
+        self._resume.visible = False
+
     def _force_redraw(self) -> None:
         self._rendered = [None] * len(self.shown)
 
@@ -271,11 +316,14 @@ class CellView:
         results = self.ctx.backend.results
         drawn = 0
         if self.view is not None and self.shown:
-            versions = current_versions(results, self.shown)
+            versions = current_versions(results, self.shown, self._windows)
             plan = plan_cell(self.shown, self._rendered, versions)
             for i in plan.render:
                 drawn += self._draw(i)
         self._update_status(now_ns, jobs)
+        held = isinstance(self.view, PlotView) and self.view.autoscale_held
+        if self._resume.visible != held:
+            self._resume.visible = held
         primary = self._primary()
         if primary is not None and primary.key != self._export_key:
             self._export_key = primary.key
@@ -289,14 +337,14 @@ class CellView:
     def _draw(self, i: int) -> int:
         layer = self.shown[i]
         results = self.ctx.backend.results
-        entry = results.latest(layer.workflow_id, layer.source_name, layer.output_name)
+        entry = layer_entry(results, layer, self._windows[i])
         self._entries[i] = entry
         self._rendered[i] = Rendered(None if entry is None else entry.version, layer.options)
         assert self.view is not None
         if entry is None:
             self.view.clear(i)
             return 0
-        options = self._frame_options(layer)
+        options = self._frame_options(layer, self._windows[i])
         key = entry.key
         frame = self.ctx.frames.get(entry, options, lambda: results.history(key))
         if frame.planes and self._plane.end != max(frame.planes - 1, 1):
@@ -424,18 +472,22 @@ class CellView:
     def set_options(self, options: DisplayOptions) -> None:
         old = self.cell.layers[0].options if self.cell.layers else DisplayOptions()
         layers = tuple(dataclasses.replace(la, options=options) for la in self.cell.layers)
-        rebuild = (old.log_x, old.log_y, old.log_color) != (
+        # Scales and the error band are built into the figure; other options are data.
+        rebuild = (old.log_x, old.log_y, old.log_color, old.errors) != (
             options.log_x,
             options.log_y,
             options.log_color,
+            options.errors,
         )
         self.cell = dataclasses.replace(self.cell, layers=layers)
         if rebuild:
             self._build_body()
         else:
             self.shown = _of_first_family(layers)  # same layers, new options: all redrawn
+            self._windows = self._window_reads()
             if isinstance(self.view, PlotView):
                 self.view.options = options
+                self.view.resume_autoscale()  # new limits apply even to a zoomed plot
         self._on_change(self.cell)
 
     def set_layers(self, layers: tuple[Layer, ...]) -> None:

@@ -7,8 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import panel as pn
 
-from livedata.dashboard.policy.display import TimeWindow
+from livedata.dashboard.policy.display import TimeWindow, format_age
 from livedata.dashboard.policy.grid import DisplayOptions, GridError
+from livedata.dashboard.policy.plotters import PlotterKind
+from livedata.dashboard.policy.windows import window_applies
 from livedata.dashboard.ui.format import escape
 from livedata.dashboard.ui.picker import OutputPicker
 from livedata.dashboard.ui.plots import FAMILIES
@@ -19,11 +21,26 @@ if TYPE_CHECKING:
 
 WINDOWS: dict[str, float | None] = {
     "since start": None,
+    "last 10 s": 10.0,
     "last 1 min": 60.0,
     "last 5 min": 300.0,
     "last 30 min": 1800.0,
     "last 2 h": 7200.0,
 }
+"""Time windows offered. For a time series the first is "since start"; for summed counts
+it is the output "as published" (a ``current`` image: its last data window)."""
+
+
+def window_choices(time_series: bool, last_s: float | None) -> dict[str, float | None]:
+    """The window menu of a cell, including a window set in a grid file but not offered
+    (so that changing another option does not silently drop it)."""
+    choices = dict(WINDOWS)
+    if not time_series:
+        choices = {("as published" if s is None else name): s for name, s in choices.items()}
+    if last_s not in choices.values():
+        choices[f"last {format_age(float(last_s or 0))}"] = last_s
+    return choices
+
 
 ROI_HELP = (
     "<small>ROIs: pick the box tool and shift-drag to draw a rectangle, drag it to move, "
@@ -52,16 +69,30 @@ class CellOptions:
         )
         self.low = pn.widgets.FloatInput(label="low", value=low, width=90)
         self.high = pn.widgets.FloatInput(label="high", value=high, width=90)
-        window_name = next(
-            (name for name, s in WINDOWS.items() if s == options.window.last_s), "since start"
-        )
+        first = view.cell.layers[0] if view.cell.layers else None
+        self._windows = window_choices(family == "time", options.window.last_s)
+        window_name = next(n for n, s in self._windows.items() if s == options.window.last_s)
         self.window = pn.widgets.Select(
-            label="time window", options=list(WINDOWS), value=window_name, width=130
+            label="time window",
+            options=list(self._windows),
+            value=window_name,
+            width=130,
+            css_classes=["ld-opt-window"],
+        )
+        self.errors = pn.widgets.Checkbox(
+            label="error band (±1 sd)", value=options.errors, css_classes=["ld-opt-errors"]
         )
         self.log_x.visible = family == "curve"
         self.log_y.visible = family in ("curve", "time")
         self.log_color.visible = family == "image"
-        self.window.visible = family == "time"
+        # Offered only where it means something: the points of a time series, or the
+        # sum of per-window counts (policy.windows); elsewhere it would do nothing.
+        self.window.visible = first is not None and window_applies(
+            first.plotter, first.output_name, view.templates(first)
+        )
+        self.errors.visible = any(
+            la.plotter is PlotterKind.LINE and view.ndim(la) == 1 for la in view.shown
+        )
         self.message = pn.pane.HTML("", css_classes=["ld-opt-message"])
         for widget in (
             self.log_x,
@@ -72,6 +103,7 @@ class CellOptions:
             self.low,
             self.high,
             self.window,
+            self.errors,
         ):
             widget.param.watch(lambda _: self._apply(), "value")
         self.layers = pn.Column(margin=0)
@@ -83,7 +115,15 @@ class CellOptions:
         )
         remove.on_click(lambda _: view.on_remove())
         parts: list[Any] = [
-            pn.Row(self.log_x, self.log_y, self.log_color, self.rate, pn.layout.HSpacer(), remove),
+            pn.Row(
+                self.log_x,
+                self.log_y,
+                self.log_color,
+                self.rate,
+                self.errors,
+                pn.layout.HSpacer(),
+                remove,
+            ),
             pn.Row(self.fixed, self.low, self.high, self.window),
             self.message,
             pn.pane.HTML("<b>Layers</b>", margin=(4, 5, 0, 5)),
@@ -112,7 +152,8 @@ class CellOptions:
                 log_color=self.log_color.value,
                 color_limits=limits,
                 rate=self.rate.value,
-                window=TimeWindow(WINDOWS[self.window.value]),
+                window=TimeWindow(self._windows[self.window.value]),
+                errors=bool(self.errors.value),
             )
         except (GridError, ValueError) as err:
             self.message.object = f"<span style='color:#cf222e'>{escape(str(err))}</span>"

@@ -9,8 +9,10 @@ plot. No Panel or HoloViews here.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +27,7 @@ from livedata.dashboard.contract import ResultEntry
 from livedata.dashboard.policy.autoscale import Limits, finite_range
 from livedata.dashboard.policy.display import (
     TimeWindow,
+    format_age,
     select_window,
     series_points,
     to_rate,
@@ -64,8 +67,12 @@ class FrameOptions:
     log_y: bool = False
     log_color: bool = False
     window: TimeWindow = field(default_factory=TimeWindow)
+    """A time series: the points of the last N seconds. Any other plotter: the result is
+    the sum of the last N seconds (``policy.windows``), which its labels then say."""
     plane: int = 0
     """Slicer: index along the first dim."""
+    errors: bool = False
+    """1-d curves: ``lower`` / ``upper`` columns, one standard deviation around ``y``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +219,25 @@ def series_frame(
     )
 
 
+def error_band(
+    values: FloatArray, variances: npt.ArrayLike | None, log: bool
+) -> tuple[FloatArray, FloatArray]:
+    """(lower, upper): one standard deviation around ``values``; NaN without variances.
+
+    On a log scale a lower bound at or below zero cannot be drawn: it goes to the
+    smallest positive float, so the band runs off the bottom of the plot as it should.
+    """
+    if variances is None:
+        nan = np.full_like(values, np.nan)
+        return nan, nan.copy()
+    sigma = np.sqrt(np.asarray(variances, dtype=np.float64))
+    lower, upper = values - sigma, values + sigma
+    if log:
+        lower = np.where(lower > 0, lower, np.finfo(np.float64).tiny)
+        lower[~np.isfinite(values)] = np.nan
+    return lower, upper
+
+
 def line_frame(data: sc.DataArray, options: FrameOptions) -> Frame:
     data = _rate(data, options)
     if data.ndim == 1:
@@ -219,10 +245,19 @@ def line_frame(data: sc.DataArray, options: FrameOptions) -> Frame:
         x, edges, unit = _axis(data, dim)
         y = _masked(data.values, options.log_y)
         xs, ys = _steps(x, edges, y)
+        columns = {"x": xs, "y": ys}
+        extent = y
+        if options.errors:
+            lower, upper = error_band(y, data.variances, options.log_y)
+            columns["lower"] = _steps(x, edges, lower)[1]
+            columns["upper"] = _steps(x, edges, upper)[1]
+            # The band is part of what is shown: autoscale keeps it in view (on a log
+            # scale its lower side may run off the bottom).
+            extent = np.concatenate((y, upper) if options.log_y else (y, lower, upper))
         return Frame(
-            columns={"x": xs, "y": ys},
+            columns=columns,
             x=finite_range(x, log=options.log_x),
-            y=finite_range(y, log=options.log_y),
+            y=finite_range(extent, log=options.log_y),
             x_label=_label(dim, unit),
             y_label=_label("value", data.unit),
         )
@@ -361,6 +396,30 @@ def compute_frame(
     problem = fit_problem(options.kind, data)
     if problem is not None:
         return Frame(problem=problem)
+    frame = _frame(data, options, history)
+    if options.window.last_s is not None and options.kind is not PlotterKind.TIMESERIES:
+        return _with_window_note(frame, data, options.kind)
+    return frame
+
+
+def _with_window_note(frame: Frame, data: sc.DataArray, kind: PlotterKind) -> Frame:
+    """Say on the value axis which stretch of data time a summed result covers."""
+    seconds = window_s(data)
+    if frame.problem is not None or seconds is None:
+        return frame
+    note = f" · sum of last {format_age(seconds)}"
+    if kind is PlotterKind.VALUE:
+        return dataclasses.replace(frame, text=frame.text + note)
+    if kind in (PlotterKind.IMAGE, PlotterKind.SLICER):
+        return dataclasses.replace(frame, z_label=frame.z_label + note)
+    return dataclasses.replace(frame, y_label=frame.y_label + note)
+
+
+def _frame(
+    data: sc.DataArray,
+    options: FrameOptions,
+    history: Callable[[], tuple[npt.NDArray[np.int64], FloatArray]],
+) -> Frame:
     kind = options.kind
     try:
         if kind is PlotterKind.VALUE:
@@ -388,6 +447,8 @@ class FrameCache:
         self.computed = 0
         """Frames computed (a cache miss); compare with ``served`` to see the sharing."""
         self.served = 0
+        self.compute_s = 0.0
+        """Time spent computing frames (the part of a cell-frame shared by sessions)."""
 
     def get(
         self,
@@ -404,9 +465,12 @@ class FrameCache:
                 return frame
         # Computed outside the lock: two sessions may race to compute the same frame
         # once; that costs less than making every session wait behind one computation.
+        started = time.perf_counter()
         frame = compute_frame(entry, options, history)
+        elapsed = time.perf_counter() - started
         with self._lock:
             self.computed += 1
+            self.compute_s += elapsed
             self._frames[key] = frame
             while len(self._frames) > self._max:
                 self._frames.popitem(last=False)

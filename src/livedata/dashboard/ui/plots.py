@@ -6,6 +6,10 @@ of the frame's arrays to the layer's glyph source, plus axis and colour limits f
 autoscaling with hysteresis: about a tenth of a millisecond, where a HoloViews
 ``Pipe.send`` re-runs its whole plotting pipeline (~10 ms). Changing log scales
 rebuilds the figure (an operator's click, not a data update).
+
+An operator's zoom or pan holds autoscaling of the axes it moved (bokeh reports it as a
+``RangesUpdate`` event); the toolbar's reset, or :meth:`PlotView.resume_autoscale`, lets
+the data scale them again (``policy.autoscale``).
 """
 
 from __future__ import annotations
@@ -18,13 +22,18 @@ from typing import Any
 import holoviews as hv
 import numpy as np
 import panel as pn
-from bokeh.models import HoverTool, SaveTool
+from bokeh.events import RangesUpdate, Reset
+from bokeh.models import HoverTool, SaveTool, VArea
+from bokeh.models.renderers import GlyphRenderer
 
 from livedata.dashboard.policy.autoscale import (
     AutoscalePolicy,
     AutoscaleState,
     Limits,
     autoscale,
+    hold,
+    moved_by_user,
+    release,
 )
 from livedata.dashboard.policy.grid import DisplayOptions, Layer
 from livedata.dashboard.policy.plotters import PlotterKind
@@ -48,6 +57,9 @@ layer and lists the others as not shown."""
 
 CMAP = "viridis"
 
+BAND_ALPHA = 0.25
+"""Opacity of an error band: the curve stays readable on top of it."""
+
 
 @dataclass
 class _Axis:
@@ -57,8 +69,21 @@ class _Axis:
     state: AutoscaleState = field(default_factory=AutoscaleState)
     shown: tuple[float, float] | None = None
 
+    @property
+    def held(self) -> bool:
+        return self.state.held
+
+    def hold(self) -> None:
+        self.state = hold(self.state)
+
+    def release(self) -> None:
+        self.state = release(self.state)
+        self.shown = None  # whatever the browser shows now, the next limits are written
+
     def update(self, data: Limits | None, fixed: tuple[float, float] | None) -> bool:
-        """New limits to show (returns True if they changed)."""
+        """New limits to show (returns True if they changed); none while held."""
+        if self.state.held:
+            return False
         if fixed is not None:
             limits: tuple[float, float] | None = fixed
         else:
@@ -102,6 +127,11 @@ class PlotView:
             for layer, ndim in zip(layers, ndims, strict=True)
         ]
         """Layers drawn as a family of curves (a 2-d output: one curve per row)."""
+        self._bands = [
+            layer.plotter is PlotterKind.LINE and ndim == 1 and layer.options.errors
+            for layer, ndim in zip(layers, ndims, strict=True)
+        ]
+        """1-d curves drawn with an error band (``lower``/``upper`` in the same source)."""
         self.options: DisplayOptions = layers[0].options if layers else DisplayOptions()
         self.family = FAMILIES[layers[0].plotter] if layers else "curve"
         self._handles: dict[int, dict[str, Any]] = {}
@@ -129,19 +159,48 @@ class PlotView:
         # emulated and every repaint reads pixels back: a plain canvas is several times
         # faster for images and curves of a few thousand points.
         self.figure.output_backend = "canvas"
+        # Names the figure in the browser (tests and tools find it by this tag).
+        self.figure.tags = [*self.figure.tags, f"ld-figure:{filename}"]
         for tool in self.figure.tools:
             if isinstance(tool, SaveTool):
                 tool.filename = filename  # no prompt: the toolbar's save downloads a PNG
         self._x = _Axis(log=self.options.log_x and self.family == "curve")
         self._y = _Axis(log=self.options.log_y and self.family in ("curve", "time"))
         self._z = _Axis(log=self.options.log_color)
-        self._labels: tuple[str, str] = (labels[0], labels[1])
+        self._labels: tuple[str, str, str] = labels
         for i, handles in self._handles.items():
             self._blank(i)
             mapper = handles.get("color_mapper")
             if mapper is not None and self._z.log:
                 mapper.update(low=1.0, high=10.0)  # a log scale needs positive limits
+        self.figure.on_event(RangesUpdate, self._ranges_moved)
+        self.figure.on_event(Reset, self._reset)
         self.pane = pn.pane.Bokeh(self.figure, sizing_mode="stretch_both", min_height=120)
+
+    # -- zoom and autoscale -------------------------------------------------------
+
+    @property
+    def autoscale_held(self) -> bool:
+        """Whether the operator's zoom or pan holds an axis (data do not rescale it)."""
+        return self._x.held or self._y.held
+
+    def _ranges_moved(self, event: RangesUpdate) -> None:
+        """A tool moved the ranges (zoom, pan, or the reset just before ``Reset``)."""
+        if moved_by_user(self._x.shown, event.x0, event.x1):
+            self._x.hold()
+        if moved_by_user(self._y.shown, event.y0, event.y1):
+            self._y.hold()
+
+    def _reset(self, _event: Reset) -> None:
+        self.resume_autoscale()
+
+    def resume_autoscale(self) -> None:
+        """Let the data scale every axis again, at once from the frames shown."""
+        self._x.release()
+        self._y.release()
+        for index, frame in enumerate(self._frames):
+            if frame is not None and index in self._handles:
+                self._rescale(index, frame)
 
     # -- building -----------------------------------------------------------------
 
@@ -187,10 +246,22 @@ class PlotView:
 
     def _styled(self, index: int, handles: dict[str, Any]) -> None:
         glyph = handles.get("glyph")
+        plot = handles.get("plot")
+        if self._bands[index] and plot is not None:
+            # The band reads the curve's own source: one message carries both.
+            source = handles["source"]
+            y = list(source.data.get("y", []))
+            source.data = {**source.data, "lower": y, "upper": y}
+            color = CURVE_COLORS[index % len(CURVE_COLORS)]
+            band = GlyphRenderer(
+                data_source=source,
+                glyph=VArea(x="x", y1="lower", y2="upper", fill_color=color, fill_alpha=BAND_ALPHA),
+                name="ld-error-band",
+            )
+            plot.renderers = [band, *plot.renderers]  # under the curve
         if self._curves[index] and glyph is not None:
             handles["source"].data = {"xs": [], "ys": [], "color": [], "label": []}
             glyph.line_color = {"field": "color"}
-            plot = handles.get("plot")
             if plot is not None:
                 plot.add_tools(HoverTool(tooltips=[("curve", "@label")]))
 
@@ -224,8 +295,9 @@ class PlotView:
         self._sent[index] = columns
         self._frames[index] = frame
         self._rescale(index, frame)
-        if kind is not PlotterKind.ROI_OVERLAY and (frame.x_label, frame.y_label) != self._labels:
-            self._labels = (frame.x_label, frame.y_label)
+        shown = (frame.x_label, frame.y_label, frame.z_label)
+        if kind is not PlotterKind.ROI_OVERLAY and shown != self._labels:
+            self._labels = shown
             self.figure.xaxis.axis_label = frame.x_label
             self.figure.yaxis.axis_label = frame.y_label
             bar = handles.get("colorbar")
