@@ -249,6 +249,7 @@ def test_status_document_is_one_json_object_with_every_field() -> None:
             "messages": 12456,
             "dropped": 7,
             "rejected": 2,
+            "rejected_by_reason": {"truncated": 2},
             "error": None,
         }
     ]
@@ -268,3 +269,48 @@ def test_status_document_is_one_json_object_with_every_field() -> None:
             "end_time": None,
         }
     ]
+
+
+def rejecting(worker: str = "vm-1", **rejected: dict[str, object]) -> ServiceHeartbeat:
+    return service("detector_data", worker, ingress={"consumed": 100, "rejected": rejected})
+
+
+def test_rejections_are_counted_by_reason_most_frequent_first_without_routine_ones() -> None:
+    board = StatusBoard()
+    board.observe(
+        rejecting(
+            monitor1={"truncated": 3, "not_wanted": 900, "unknown_schema": 40},
+            monitor2={"truncated": 50, "bad_pixel_ids": 3},
+            monitor3={"odd": "7", "flag": True},  # untrusted JSON: skipped
+        ),
+        T0,
+    )
+    (row,) = board.snapshot(T0).services
+    assert row.rejected == 96
+    assert list(row.rejected_by_reason.items()) == [
+        ("truncated", 53),
+        ("unknown_schema", 40),
+        ("bad_pixel_ids", 3),  # ties would go by name
+    ]
+
+
+def test_the_status_table_lists_each_services_rejections_by_reason() -> None:
+    board = StatusBoard()
+    board.observe(service("monitor_data", "vm-1"), T0)  # truncated 2, not_wanted 500
+    board.observe(rejecting(panel_0={"unknown_source": 12000, "truncated": 4}), T0)
+    board.observe(service("timeseries", "vm-2", messages={"motion1": 5}), T0)  # none
+    text = render_status("dummy", board.snapshot(T0))
+    section = text.split("\nrejected messages by reason (not_wanted left out)\n")[1]
+    lines = section.split("\n\n")[0].splitlines()
+    assert lines[0].split() == ["SERVICE", "WORKER", "REASONS"]
+    assert lines[1:] == [
+        "  detector_data  vm-1    unknown_source 12k, truncated 4",
+        "  monitor_data   vm-1    truncated 2",
+    ]
+
+
+def test_no_reasons_section_without_rejections() -> None:
+    board = StatusBoard()
+    board.observe(rejecting(monitor1={"not_wanted": 10}), T0)
+    text = render_status("dummy", board.snapshot(T0))
+    assert "rejected messages" not in text

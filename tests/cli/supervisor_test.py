@@ -160,3 +160,26 @@ def test_terminate_kills_a_process_that_ignores_sigterm_after_the_grace(modules,
     started = time.monotonic()
     assert child.terminate(grace_s=0.5) == -signal.SIGKILL
     assert 0.5 <= time.monotonic() - started < 5
+
+
+def test_a_child_that_exits_with_a_configuration_error_is_left_dead_and_said_once(
+    modules, children, tmp_path: Path
+) -> None:
+    (tmp_path / "misconfigured.py").write_text("import sys\nsys.exit(2)\n")
+    child = Child("svc", "misconfigured", [], env=modules, out=io.StringIO())
+    children.append(child)
+    child.process.wait(10)
+    pid = child.process.pid
+    said: list[str] = []
+    supervisor = Supervisor(
+        [child], FakeHeartbeats(), policy=WatchdogPolicy(), report=said.append, clock=FakeClock()
+    )
+    for _ in range(3):
+        (decision,) = supervisor.check()
+        assert decision.verdict is Verdict.GIVE_UP
+    assert child.process.pid == pid  # never restarted
+    assert supervisor.restarts == []
+    assert said == [
+        "watchdog: svc exited with code 2, a configuration error; not restarting it "
+        "(its own output says what to fix)"
+    ]

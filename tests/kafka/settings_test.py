@@ -1,5 +1,6 @@
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka import KafkaException, Producer
@@ -56,12 +57,20 @@ def secret_file(tmp_path: Path, content: str, name: str = "secret") -> str:
 # -- the configuration each protocol produces ---------------------------------------
 
 
+def connection(settings: KafkaSettings) -> dict[str, Any]:
+    """``client_config()`` without librdkafka's callbacks (``client_errors_test.py``)."""
+    config = settings.client_config()
+    assert config.pop("error_cb") == settings.client_errors.error_cb
+    assert config.pop("logger") is settings.client_errors
+    return config
+
+
 def test_empty_environment_means_the_local_plaintext_broker() -> None:
     settings = KafkaSettings.from_env({})
     assert settings.bootstrap_servers == DEFAULT_BOOTSTRAP
     assert settings.security_protocol == "PLAINTEXT"
     assert not settings.external
-    assert settings.client_config() == {
+    assert connection(settings) == {
         "bootstrap.servers": DEFAULT_BOOTSTRAP,
         "security.protocol": "PLAINTEXT",
         "log.connection.close": False,
@@ -81,7 +90,7 @@ def test_an_empty_bootstrap_variable_counts_as_unset() -> None:
 
 
 def test_sasl_ssl_with_the_system_certificate_authorities() -> None:
-    assert KafkaSettings.from_env(sasl_env()).client_config() == {
+    assert connection(KafkaSettings.from_env(sasl_env())) == {
         "bootstrap.servers": "kafka1:9093,kafka2:9093",
         "security.protocol": "SASL_SSL",
         "sasl.mechanism": "SCRAM-SHA-512",  # the default mechanism
@@ -106,7 +115,7 @@ def test_a_directory_of_certificate_authorities_or_probe_is_accepted(pki: TestPk
 
 def test_sasl_plaintext_carries_no_ssl_settings() -> None:
     env = sasl_env(KAFKA_SECURITY_PROTOCOL="SASL_PLAINTEXT")
-    assert KafkaSettings.from_env(env).client_config() == {
+    assert connection(KafkaSettings.from_env(env)) == {
         "bootstrap.servers": "kafka1:9093,kafka2:9093",
         "security.protocol": "SASL_PLAINTEXT",
         "sasl.mechanism": "SCRAM-SHA-512",
@@ -117,7 +126,7 @@ def test_sasl_plaintext_carries_no_ssl_settings() -> None:
 
 
 def test_mutual_tls_with_an_encrypted_key(pki: TestPki) -> None:
-    assert KafkaSettings.from_env(mtls_env(pki)).client_config() == {
+    assert connection(KafkaSettings.from_env(mtls_env(pki))) == {
         "bootstrap.servers": "kafka1:9093",
         "security.protocol": "SSL",
         "ssl.ca.location": str(pki.ca),

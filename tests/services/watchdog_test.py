@@ -95,3 +95,12 @@ def test_each_service_is_decided_on_its_own() -> None:
 def test_nonsense_times_are_refused(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="positive"):
         WatchdogPolicy(**bad)
+
+
+def test_a_service_that_exited_with_a_configuration_error_is_not_restarted() -> None:
+    exited = ServiceObservation(name="detector_data", alive=False, started_at=0.0, exit_code=2)
+    (decision,) = decide([exited], POLICY, now=10.0)
+    assert decision.verdict is Verdict.GIVE_UP
+    assert decision.reason == "exited with code 2, a configuration error"
+    crashed = ServiceObservation(name="detector_data", alive=False, started_at=0.0, exit_code=1)
+    assert verdict(crashed, now=10.0) is Verdict.RESTART

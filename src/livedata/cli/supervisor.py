@@ -170,6 +170,7 @@ class Supervisor:
                     last_heartbeat=heard.last_heartbeat if heard is not None else None,
                     last_progress=heard.last_progress if heard is not None else None,
                     last_restart=self._last_restart.get(child.name),
+                    exit_code=child.process.returncode,
                 )
             )
         return observations
@@ -183,6 +184,8 @@ class Supervisor:
                 self._restart(children[decision.name], decision.reason)
             elif decision.verdict is Verdict.HOLD:
                 self._hold(decision)
+            elif decision.verdict is Verdict.GIVE_UP:
+                self._give_up(decision)
             else:
                 self._held.discard(decision.name)
         return decisions
@@ -222,6 +225,16 @@ class Supervisor:
             new_pid=child.process.pid,
         )
         self._report(f"watchdog: {child.name} restarted (was pid {old_pid}, exit code {code})")
+
+    def _give_up(self, decision: Decision) -> None:
+        if decision.name in self._held:
+            return  # reported once
+        self._held.add(decision.name)
+        logger.error("watchdog_give_up", service=decision.name, reason=decision.reason)
+        self._report(
+            f"watchdog: {decision.name} {decision.reason}; not restarting it (its own "
+            "output says what to fix)"
+        )
 
     def _hold(self, decision: Decision) -> None:
         if decision.name in self._held:

@@ -25,6 +25,9 @@ SHUTDOWN_GRACE_S = 5.0
 
 EXIT_OK = 0
 EXIT_ERROR = 1
+EXIT_CONFIG = 2
+"""A configuration error (a bad option, Kafka refusing our login): a restart would fail
+the same way, so supervisors do not restart it (systemd: RestartPreventExitStatus=2)."""
 EXIT_FORCED = 3
 """Shutdown overran its grace period or a second signal cut it short."""
 

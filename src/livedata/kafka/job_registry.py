@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from livedata.config.topics import Topic, topic_name
 from livedata.core.snapshot import JobSnapshot
+from livedata.kafka.client_errors import ClientErrors
 from livedata.kafka.settings import MAX_MESSAGE_BYTES, KafkaSettings
 from livedata.protocol.errors import DecodeError
 from livedata.protocol.job_snapshot import decode_job_snapshot
@@ -18,6 +20,10 @@ logger = structlog.get_logger(__name__)
 
 READ_TIMEOUT_S = 10.0
 """Longest a starting service spends looking for its jobs before it starts empty."""
+
+METADATA_ATTEMPT_S = 1.0
+"""The topic is looked up in attempts this long: between them the consumer's callbacks
+are served, which is where a refused login is reported (``ClientErrors``)."""
 
 IDLE_AFTER_END_S = 0.5
 """Quiet time after the reported end of the topic before we trust we saw everything
@@ -39,7 +45,8 @@ def latest_snapshot(
     """The newest snapshot this worker published, or None if it never published one.
 
     Raises ``RegistryUnreadableError`` when the broker cannot be asked, so the caller can
-    tell "no jobs" from "unknown".
+    tell "no jobs" from "unknown", and ``KafkaRefusedError`` when it refused our login or
+    TLS settings, which no retry mends.
     """
     topic = topic_name(instrument, Topic.JOBS)
     consumer = Consumer(
@@ -55,7 +62,7 @@ def latest_snapshot(
     deadline = time.monotonic() + timeout_s
     newest: JobSnapshot | None = None
     try:
-        metadata = consumer.list_topics(topic, timeout=timeout_s)
+        metadata = _look_up(consumer, topic, deadline, settings.client_errors)
         partitions = metadata.topics.get(topic)
         if partitions is None or partitions.error is not None:
             return None
@@ -68,6 +75,7 @@ def latest_snapshot(
         quiet_since = time.monotonic()
         while time.monotonic() < deadline:
             messages = consumer.consume(500, 0.2)
+            settings.client_errors.raise_if_refused()
             for message in messages:
                 if message.error() is not None:
                     continue
@@ -90,3 +98,19 @@ def latest_snapshot(
     finally:
         consumer.close()
     return newest
+
+
+def _look_up(consumer: Consumer, topic: str, deadline: float, errors: ClientErrors) -> Any:
+    """``topic``'s metadata, asked for until ``deadline``; raises ``KafkaRefusedError``
+    as soon as a refusal is reported, ``KafkaException`` when the time is up."""
+    while True:
+        attempt_s = max(0.0, min(METADATA_ATTEMPT_S, deadline - time.monotonic()))
+        try:
+            return consumer.list_topics(topic, timeout=attempt_s)
+        except KafkaException:
+            # Serves error_cb (nothing is assigned: no message is taken), and keeps a
+            # lookup that fails at once from spinning.
+            consumer.poll(0.1)
+            errors.raise_if_refused()
+            if time.monotonic() >= deadline:
+                raise

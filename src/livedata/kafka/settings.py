@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from livedata.kafka.client_errors import ClientErrors
+
 DEFAULT_BOOTSTRAP = "127.0.0.1:9092"
 
 MAX_MESSAGE_BYTES = 100 * 1024 * 1024
@@ -96,6 +98,8 @@ class KafkaSettings:
     """Check that the broker's certificate names the host we connect to."""
     external: bool = False
     """True when ``KAFKA_BOOTSTRAP_SERVERS`` names a broker we did not start."""
+    client_errors: ClientErrors = field(default_factory=ClientErrors, repr=False, compare=False)
+    """librdkafka's errors and log lines from every client built from these settings."""
 
     @staticmethod
     def from_env(env: Mapping[str, str] | None = None) -> KafkaSettings:
@@ -128,6 +132,10 @@ class KafkaSettings:
             "security.protocol": self.security_protocol,
             # Brokers close idle connections routinely; librdkafka would log each one.
             "log.connection.close": False,
+            # Its errors and log lines come to us (served by the client's poll): a refused
+            # login is recorded, and repeats are logged once per interval, not per retry.
+            "error_cb": self.client_errors.error_cb,
+            "logger": self.client_errors,
         }
         if self.sasl_mechanism is not None:
             config["sasl.mechanism"] = self.sasl_mechanism

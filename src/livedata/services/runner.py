@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import sys
+import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import FrameType
 
 import structlog
+from confluent_kafka import KafkaException
 
 from livedata.config.instrument import Instrument
 from livedata.config.registry import load_instrument
@@ -20,11 +24,12 @@ from livedata.core.job_manager import JobManager
 from livedata.core.memory import MemoryLimit
 from livedata.core.memory_guard import DEFAULT_MEMORY_LIMIT, MemoryGuard
 from livedata.core.processor import OrchestratingProcessor, ServiceIdentity
-from livedata.core.service import Liveness, Service
+from livedata.core.service import EXIT_CONFIG, EXIT_FORCED, EXIT_OK, Liveness, Service
 from livedata.core.workflow import WorkflowRegistry
+from livedata.kafka.client_errors import KafkaRefusedError, refusal_message
 from livedata.kafka.ingress import Ingress
 from livedata.kafka.job_registry import RegistryUnreadableError, latest_snapshot
-from livedata.kafka.settings import KafkaSettings
+from livedata.kafka.settings import KafkaSettings, SettingsError
 from livedata.kafka.sink import KafkaSink
 from livedata.kafka.source import KafkaSource
 from livedata.services.logging import configure_logging
@@ -207,15 +212,96 @@ def main(argv: Sequence[str] | None = None, *, service_name: str | None = None) 
     )
     if not 0.01 <= options.batch_window_s <= 60:
         print("--batch-window must be between 0.01 and 60 seconds", file=sys.stderr)
-        return 2
+        return EXIT_CONFIG
+    try:
+        settings = KafkaSettings.from_env()
+    except SettingsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_CONFIG
     notifier = SystemdNotifier.from_env()  # None unless run by systemd with Type=notify
     try:
-        service = build_service(options, settings=KafkaSettings.from_env(), liveness=notifier)
-    except (LookupError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    try:
-        return service.run()
+        service = _build(options, settings, notifier)
+        return EXIT_CONFIG if service is None else run_service(service, settings)
+    except StartInterrupted as stop:
+        logger.info("service_start_interrupted", service=options.service_name, signal=stop.signum)
+        return EXIT_OK
     finally:
         if notifier is not None:
             notifier.close()
+
+
+def run_service(service: Service, settings: KafkaSettings) -> int:
+    """``service.run()``; ended at once, with exit code 2 and one line saying why, when
+    Kafka refuses our login or TLS settings (a password changed on the broker): a
+    restart would be refused the same way."""
+    settings.client_errors.on_refusal(lambda _refusal: service.request_stop())
+    code = service.run()
+    refusal = settings.client_errors.refusal
+    if refusal is None:
+        return code
+    print(f"error: {refusal_message(refusal, settings)}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def _build(
+    options: ServiceOptions, settings: KafkaSettings, notifier: SystemdNotifier | None
+) -> Service | None:
+    """``build_service``, or None after printing why the configuration cannot work.
+
+    A signal while it builds raises ``StartInterrupted``; one after hands the stop to the
+    service, which leaves ``run`` at once, cleanly.
+    """
+    start = _StartSignals()
+    service: Service | None = None
+    try:
+        service = build_service(options, settings=settings, liveness=notifier)
+        start.hand_over(service)
+    except StartInterrupted:
+        if service is None:
+            raise
+        service.request_stop()  # the signal came just after the build: stop it cleanly
+    except KafkaRefusedError as err:
+        print(f"error: {refusal_message(err.refusal, settings)}", file=sys.stderr)
+    except KafkaException as err:  # librdkafka would not create a client: its settings
+        reason = err.args[0].str()
+        print(f"error: the Kafka settings do not work: {reason} (see KAFKA_*)", file=sys.stderr)
+    except (LookupError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+    return service
+
+
+class StartInterrupted(BaseException):
+    """SIGINT or SIGTERM while the service was being built: a clean exit, no traceback.
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so that no ``except Exception`` on
+    the way swallows it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+class _StartSignals:
+    """SIGINT and SIGTERM while ``build_service`` runs (reading the job registry alone may
+    take 10 s): the first abandons the start, a second exits at once; once the service is
+    handed over, a signal asks it to stop until ``Service.run`` installs its own handlers."""
+
+    def __init__(self) -> None:
+        self._service: Service | None = None
+        self._signalled = False
+        if threading.current_thread() is threading.main_thread():  # only it gets signals
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, self._on_signal)
+
+    def hand_over(self, service: Service) -> None:
+        self._service = service
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        if self._service is not None:
+            self._service.request_stop()
+        elif self._signalled:  # the start is being abandoned already: do not wait for it
+            os._exit(EXIT_FORCED)
+        else:
+            self._signalled = True
+            raise StartInterrupted(signum)

@@ -8,7 +8,9 @@ loop wedged inside one step (a workflow stuck in compute) stops them.
 
 A failing service is restarted at most once per ``window_s``: a second failure within
 the window is held (reported, not restarted), so a service that cannot stay up does not
-restart in a tight loop, and the operator sees why.
+restart in a tight loop, and the operator sees why. A service that exited with code 2, a
+configuration error (a bad option, Kafka refusing its login), is never restarted: it
+would fail the same way (systemd's unit says the same with RestartPreventExitStatus=2).
 
 Times are seconds on one monotonic clock, chosen by the caller.
 """
@@ -18,6 +20,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
+
+from livedata.core.service import EXIT_CONFIG
 
 DEFAULT_STALE_S = 30.0
 """Fifteen missed heartbeats (every 2 s): no hiccup of a busy two-core machine (a long
@@ -39,6 +43,8 @@ class Verdict(StrEnum):
     RESTART = "restart"
     HOLD = "hold"
     """Failing, but restarted less than a window ago: left as it is and reported."""
+    GIVE_UP = "give_up"
+    """Exited with a configuration error: a restart would fail the same way."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -67,6 +73,8 @@ class ServiceObservation:
     """When the newest heartbeat saying ``starting`` or ``running`` arrived."""
     last_restart: float | None = None
     """When the watchdog last restarted this service; None: never."""
+    exit_code: int | None = None
+    """The exit code of a process that has exited."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,6 +117,10 @@ def decide(
         reason = failure(service, policy, now)
         if not reason:
             decisions.append(Decision(name=service.name, verdict=Verdict.HEALTHY))
+            continue
+        if not service.alive and service.exit_code == EXIT_CONFIG:
+            reason = f"exited with code {EXIT_CONFIG}, a configuration error"
+            decisions.append(Decision(name=service.name, verdict=Verdict.GIVE_UP, reason=reason))
             continue
         if service.last_restart is not None and now - service.last_restart < policy.window_s:
             decisions.append(

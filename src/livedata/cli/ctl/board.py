@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from livedata.cli.ctl.render import format_count, format_duration, table
+from livedata.core.rejections import ROUTINE_REJECTIONS, ranked_rejections
 from livedata.core.status import JobState, ServiceState
 from livedata.protocol.heartbeats import JobHeartbeat, ServiceHeartbeat
 
@@ -26,9 +27,6 @@ JOB_STALE_S = 60.0
 FORGET_AFTER_S = 600.0
 """``--watch`` drops rows silent for ten minutes: long enough to see what died, and the
 board of a long-running watch does not grow with every job ever started."""
-
-ROUTINE_REJECTIONS = frozenset({"not_wanted"})
-"""Ingress reasons that are not problems: a shared topic carries streams others read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +47,8 @@ class ServiceRow:
     messages: int
     dropped: int
     rejected: int
+    rejected_by_reason: dict[str, int]
+    """Each reason's count, most frequent first (routine ``not_wanted`` left out)."""
     error: str | None
 
 
@@ -126,6 +126,7 @@ def service_row(heartbeat: ServiceHeartbeat, sent_ns: int, now_ns: int) -> Servi
         rejected=count_total(
             ingress.get("rejected") if isinstance(ingress, dict) else 0, skip=ROUTINE_REJECTIONS
         ),
+        rejected_by_reason={c.reason: c.total for c in ranked_rejections(stats)},
         error=status.error,
     )
 
@@ -164,6 +165,11 @@ def count_total(value: Any, *, skip: frozenset[str] = frozenset()) -> int:
     return 0
 
 
+def describe_reasons(row: ServiceRow) -> str:
+    """``truncated 1.2k, unknown_source 3``: most frequent first (the table cuts the rest)."""
+    return ", ".join(f"{reason} {format_count(n)}" for reason, n in row.rejected_by_reason.items())
+
+
 def status_document(instrument: str, snapshot: Snapshot, now_ns: int) -> dict[str, Any]:
     """What ``ctl status --json`` prints: one JSON object."""
     return {
@@ -197,6 +203,13 @@ def render_status(instrument: str, snapshot: Snapshot) -> str:
     headers = ["SERVICE", "WORKER", "HOST", "STATE", "SEEN", "UPTIME", "JOBS", "BATCH"]
     headers += ["MSGS", "DROPPED", "REJECTED", "ERROR"]
     parts = [f"services ({len(service_rows)})", table(headers, service_rows, indent="  ")]
+    rejecting = [r for r in snapshot.services if r.rejected_by_reason]
+    if rejecting:
+        reason_rows = [[r.service, r.worker, describe_reasons(r)] for r in rejecting]
+        parts += [
+            f"\nrejected messages by reason ({', '.join(sorted(ROUTINE_REJECTIONS))} left out)",
+            table(["SERVICE", "WORKER", "REASONS"], reason_rows, indent="  "),
+        ]
     if snapshot.jobs:
         job_rows = [
             [

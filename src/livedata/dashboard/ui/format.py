@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from livedata.core.rejections import ranked_rejections
+from livedata.core.rejections import rejections_by_reason as rejections_by_reason  # re-export
 from livedata.core.status import JobState, ServiceState
 from livedata.dashboard.contract import Liveness, ServiceRow
-from livedata.dashboard.stores import ROUTINE_REJECTIONS
 
 JOB_COLORS = {
     JobState.ACTIVE: "#1a7f37",
@@ -94,42 +94,18 @@ def service_badge(name: str, rows: Sequence[ServiceRow]) -> str:
     return f"<span style='font-size:1.15em;font-weight:600'>{escape(name)}</span> {workers}"
 
 
-def rejections_by_reason(stream_stats: Mapping[str, Any]) -> dict[str, dict[str, int]]:
-    """``{reason: {stream: count}}`` of the messages a service's ingress refused.
-
-    Read from ``stream_stats["ingress"]["rejected"]`` (``{stream: {reason: count}}``),
-    routine skips (``not_wanted``) left out. Tolerant on purpose: ``stream_stats`` is
-    free-form JSON, and a counter of an unexpected shape is skipped, not fatal.
-    """
-    ingress = stream_stats.get("ingress")
-    rejected = ingress.get("rejected") if isinstance(ingress, Mapping) else None
-    out: dict[str, dict[str, int]] = {}
-    if not isinstance(rejected, Mapping):
-        return out
-    for stream, reasons in rejected.items():
-        if not isinstance(reasons, Mapping):
-            continue
-        for reason, count in reasons.items():
-            if reason in ROUTINE_REJECTIONS or isinstance(count, bool):
-                continue
-            if isinstance(count, int) and count > 0:
-                out.setdefault(str(reason), {})[str(stream)] = count
-    return out
-
-
 def rejected_html(row: ServiceRow) -> str:
     """A service's rejected-messages cell: the total, then the count of each reason
     (most frequent first), each with the streams it was counted under as its tooltip."""
-    by_reason = rejections_by_reason(row.status.stream_stats)
-    if not by_reason:
+    ranked = ranked_rejections(row.status.stream_stats)
+    if not ranked:
         return format_count(row.rejected)
-    ranked = sorted(by_reason.items(), key=lambda item: (-sum(item[1].values()), item[0]))
     parts = []
-    for reason, streams in ranked[:MAX_REASONS_SHOWN]:
-        where = ", ".join(f"{stream}: {count}" for stream, count in sorted(streams.items()))
+    for count in ranked[:MAX_REASONS_SHOWN]:
+        where = ", ".join(f"{stream}: {n}" for stream, n in sorted(count.streams.items()))
         parts.append(
             f"<span class='ld-rejected-reason' title='{escape(where)}'>"
-            f"{escape(reason)} {format_count(sum(streams.values()))}</span>"
+            f"{escape(count.reason)} {format_count(count.total)}</span>"
         )
     if len(ranked) > MAX_REASONS_SHOWN:
         parts.append(f"+{len(ranked) - MAX_REASONS_SHOWN} more")
