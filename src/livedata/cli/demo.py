@@ -324,7 +324,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 dead.append("broker")
             if dead:
                 held = supervisor is not None and any(c.name in dead for c in services)
-                again = " (a service again within its watchdog window)" if held else ""
+                again = " (not restarted by the watchdog: see above)" if held else ""
                 say(f"error: {', '.join(dead)} exited{again}; stopping")
                 code = 1
             elif args.status_interval > 0 and time.monotonic() >= next_status:
