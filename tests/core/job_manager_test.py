@@ -13,6 +13,7 @@ from livedata.core.control import (
 )
 from livedata.core.identity import JobId, WorkflowId
 from livedata.core.job_manager import JobManager
+from livedata.core.status import JobState
 from livedata.core.values import RunStart, RunStop
 from livedata.core.workflow import WorkflowRegistry
 from livedata.testing.messages import T0, events
@@ -189,3 +190,60 @@ def test_non_finite_params_are_refused_even_when_the_model_allows_them() -> None
         )
         (response,) = jobs.handle(command)
         assert "finite" in (response.error or "")
+
+
+# -- jobs halted by the memory guard -------------------------------------------------
+
+
+def command(action: JobAction, **target) -> JobCommand:
+    return JobCommand(message_id=str(uuid.uuid4()), action=action, **target)
+
+
+@pytest.mark.parametrize("action", [JobAction.RESET, JobAction.PAUSE, JobAction.RESUME])
+def test_a_halted_job_answers_err_to_reset_pause_and_resume(action: JobAction) -> None:
+    jobs = manager()
+    start = config()
+    jobs.handle(start)
+    window(jobs, 0)
+    jobs.halt(start.job_id, "stopped by the memory guard: too big")
+    (answer,) = jobs.handle(command(action, job_id=start.job_id))
+    assert not answer.ok
+    assert answer.error == "stopped by the memory guard; stop it and start a new job"
+    (job,) = jobs.jobs
+    assert job.status().error == "stopped by the memory guard: too big"
+    (stopped,) = jobs.handle(command(JobAction.STOP, job_id=start.job_id))
+    assert stopped.ok  # stop still ends it
+    assert jobs.jobs == []
+
+
+def test_a_command_for_several_jobs_acts_on_those_not_halted_and_is_acked() -> None:
+    jobs = manager()
+    halted, running = config(), config()
+    jobs.handle(halted)
+    jobs.handle(running)
+    window(jobs, 0)
+    jobs.halt(halted.job_id, "stopped by the memory guard: too big")
+    (answer,) = jobs.handle(command(JobAction.PAUSE, workflow_id=SPEC.workflow_id))
+    assert answer.ok
+    states = {s.job_id: s.warning for s in jobs.statuses()}
+    assert states[running.job_id] == "paused by operator"
+    assert states[halted.job_id] is None
+
+
+def test_a_job_halted_while_finishing_ends_stopped_with_the_reason() -> None:
+    jobs = manager()
+    start = config()
+    jobs.handle(start)
+    window(jobs, 0)
+    (ack,) = jobs.handle(command(JobAction.STOP, job_id=start.job_id))
+    assert ack.ok
+    (job,) = jobs.jobs
+    assert job.state is JobState.FINISHING
+    changes = jobs.changes
+    jobs.halt(start.job_id, "stopped by the memory guard: too big")
+    assert jobs.jobs == []
+    assert jobs.configs() == []
+    assert jobs.changes == changes + 1
+    (status,) = jobs.statuses()
+    assert status.state is JobState.STOPPED
+    assert status.error == "stopped by the memory guard: too big"

@@ -232,3 +232,25 @@ def test_workflow_problems_show_as_the_jobs_warning() -> None:
     status = job.status()
     assert status.warning == "roi_rectangle refused: too many"
     assert status.state is JobState.ACTIVE  # still computing
+
+
+def test_a_job_halted_while_finishing_goes_straight_to_stopped_keeping_the_reason() -> None:
+    job, _ = make_job()
+    window(job, 0)
+    job.stop()
+    assert job.state is JobState.FINISHING
+    job.halt("stopped by the memory guard: too big")
+    assert job.is_stopped
+    assert job.status().error == "stopped by the memory guard: too big"
+    assert window(job, 1) == []
+
+
+def test_a_running_job_halted_stays_in_error_until_stopped() -> None:
+    job, _ = make_job()
+    window(job, 0)
+    job.halt("stopped by the memory guard: too big")
+    assert job.state is JobState.ERROR
+    assert window(job, 1) == []
+    job.stop()
+    assert job.is_stopped
+    assert job.status().error == "stopped by the memory guard: too big"

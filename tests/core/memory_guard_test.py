@@ -11,7 +11,8 @@ from livedata.core.job_manager import JobManager
 from livedata.core.memory import GIB, MIB
 from livedata.core.memory_guard import (
     CHECK_INTERVAL_NS,
-    SETTLE_NS,
+    SIZES_MAX_AGE_NS,
+    STOP_INTERVAL_NS,
     MemoryGuard,
     job_to_stop,
 )
@@ -48,8 +49,28 @@ def test_over_the_limit_the_job_holding_the_most_is_stopped() -> None:
 
 def test_a_job_holding_a_small_share_of_the_limit_is_not_blamed() -> None:
     sizes = {"a": 200 * MIB, "b": 250 * MIB}
-    assert job_to_stop(rss=4 * GIB, limit=3 * GIB, sizes=sizes) is None
-    assert job_to_stop(rss=4 * GIB, limit=3 * GIB, sizes=sizes, min_share=0.05) == "b"
+    rss = 3 * GIB + 100 * MIB
+    assert job_to_stop(rss=rss, limit=3 * GIB, sizes=sizes) is None
+    assert job_to_stop(rss=rss, limit=3 * GIB, sizes=sizes, min_share=0.05) == "b"
+
+
+def test_a_job_smaller_than_the_overshoot_is_not_blamed() -> None:
+    # Stopping it would leave the service over its limit: the memory is held elsewhere.
+    sizes = {"pixel_x_toa": 600 * MIB, "small": 10 * MIB}
+    assert job_to_stop(rss=5 * GIB, limit=4 * GIB, sizes=sizes) is None
+    assert job_to_stop(rss=4 * GIB + 500 * MIB, limit=4 * GIB, sizes=sizes) == "pixel_x_toa"
+
+
+def test_no_job_is_blamed_when_the_buffers_account_for_the_overshoot() -> None:
+    sizes = {"pixel_x_toa": 600 * MIB}
+    over = 4 * GIB + 500 * MIB
+    assert job_to_stop(rss=over, limit=4 * GIB, sizes=sizes, buffered=GIB) is None
+    assert job_to_stop(rss=over, limit=4 * GIB, sizes=sizes, buffered=400 * MIB) == "pixel_x_toa"
+
+
+def test_a_runaway_job_covering_the_overshoot_is_blamed_despite_full_buffers() -> None:
+    sizes = {"runaway": 3 * GIB, "pixel_x_toa": 600 * MIB}
+    assert job_to_stop(rss=6 * GIB, limit=4 * GIB, sizes=sizes, buffered=GIB) == "runaway"
 
 
 def test_without_jobs_nobody_is_blamed() -> None:
@@ -122,6 +143,7 @@ def test_under_the_limit_nothing_is_sized_or_stopped() -> None:
         "rss_bytes": 2 * GIB,
         "peak_rss_bytes": 2 * GIB,
         "limit_bytes": 3 * GIB,
+        "buffered_bytes": 0,
         "jobs_stopped": 0,
         "over_limit_checks": 0,
     }
@@ -144,7 +166,7 @@ def test_after_a_stop_the_next_job_is_blamed_only_once_memory_had_time_to_fall()
     assert guard.check(T0, jobs)
     assert not guard.check(T0 + CHECK_INTERVAL_NS, jobs)  # still over, but settling
     assert list(jobs.halted) == [first]
-    assert guard.check(T0 + SETTLE_NS, jobs)  # still over after settling: the next
+    assert guard.check(T0 + STOP_INTERVAL_NS, jobs)  # still over after settling: the next
     assert list(jobs.halted) == [first, second]
     assert guard.stats()["over_limit_checks"] == 3
 
@@ -156,13 +178,93 @@ def test_over_the_limit_with_no_job_to_blame_is_reported_not_acted_on() -> None:
     assert not guard.check(T0, jobs)
     assert jobs.halted == {}
     assert guard.problem == (
-        "service RSS 3.5 GiB over the limit 3.0 GiB; no job holds enough to blame "
-        "(largest 20.0 MiB)"
+        "service RSS 3.5 GiB over the limit 3.0 GiB; no job to blame "
+        "(largest job 20.0 MiB, buffers 0 B)"
     )
     memory.rss = GIB
     guard.check(T0 + CHECK_INTERVAL_NS, jobs)
     assert guard.problem is None
     assert guard.stats()["peak_rss_bytes"] == int(3.5 * GIB)
+
+
+def test_high_memory_from_buffers_stops_no_job() -> None:
+    moderate = job("panel_0")
+    jobs = FakeJobs({moderate: 600 * MIB, job("panel_1"): 50 * MIB})
+    memory = FakeMemory(4 * GIB + 500 * MIB)
+    guard = guard_with(memory, limit=4 * GIB)
+    assert not guard.check(T0, jobs, lambda: int(1.5 * GIB))
+    assert jobs.halted == {}
+    assert guard.problem == (
+        "service RSS 4.5 GiB over the limit 4.0 GiB; no job to blame "
+        "(largest job 600.0 MiB, buffers 1.5 GiB)"
+    )
+    assert guard.stats()["buffered_bytes"] == int(1.5 * GIB)
+
+
+def test_buffers_that_just_drained_still_count_for_a_while() -> None:
+    # The allocator keeps what a drained queue held: the next reading is not the truth.
+    jobs = FakeJobs({job("panel_0"): 600 * MIB})
+    memory = FakeMemory(4 * GIB + 500 * MIB)
+    guard = guard_with(memory, limit=4 * GIB)
+    buffered = [int(1.5 * GIB), 0]
+    assert not guard.check(T0, jobs, lambda: buffered[0])
+    assert not guard.check(T0 + CHECK_INTERVAL_NS, jobs, lambda: buffered[1])
+    assert jobs.halted == {}
+
+
+def test_a_runaway_job_covering_the_overshoot_is_stopped_despite_full_buffers() -> None:
+    runaway, moderate = job("panel_0"), job("panel_1")
+    jobs = FakeJobs({runaway: 3 * GIB, moderate: 600 * MIB})
+    guard = guard_with(FakeMemory(6 * GIB), limit=4 * GIB)
+    assert guard.check(T0, jobs, lambda: GIB)
+    assert list(jobs.halted) == [runaway]
+
+
+def test_at_most_one_job_is_stopped_per_interval() -> None:
+    first, second = job("panel_0"), job("panel_1")
+    jobs = FakeJobs({first: 3 * GIB, second: 3 * GIB})
+    guard = guard_with(FakeMemory(6 * GIB), limit=4 * GIB)
+    stops = [guard.check(T0 + t, jobs) for t in range(0, 10 * S, CHECK_INTERVAL_NS)]
+    assert stops.count(True) == 1
+    assert list(jobs.halted) == [first]
+    assert guard.check(T0 + STOP_INTERVAL_NS, jobs)
+    assert list(jobs.halted) == [first, second]
+
+
+def test_job_sizes_are_not_measured_at_every_check_while_nobody_is_to_blame() -> None:
+    jobs = FakeJobs({job("panel_0"): 20 * MIB})
+    guard = guard_with(FakeMemory(int(3.5 * GIB)))
+    for t in range(0, SIZES_MAX_AGE_NS, CHECK_INTERVAL_NS):
+        guard.check(T0 + t, jobs)
+    assert jobs.size_reads == 1
+    guard.check(T0 + SIZES_MAX_AGE_NS, jobs)
+    assert jobs.size_reads == 2
+
+
+def test_job_sizes_are_measured_again_when_memory_grows_fast() -> None:
+    runaway = job("panel_0")
+    jobs = FakeJobs({runaway: 200 * MIB})
+    memory = FakeMemory(int(3.5 * GIB))
+    guard = guard_with(memory)
+    assert not guard.check(T0, jobs)
+    jobs.sizes[runaway] = 2 * GIB
+    memory.rss = 4 * GIB  # grew by a sixth of the limit within a second
+    assert guard.check(T0 + CHECK_INTERVAL_NS, jobs)
+    assert list(jobs.halted) == [runaway]
+    assert jobs.size_reads == 2
+
+
+def test_a_job_is_never_stopped_on_an_old_measure_of_its_size() -> None:
+    reset = job("panel_0")
+    jobs = FakeJobs({reset: 400 * MIB})
+    memory = FakeMemory(int(3.5 * GIB))
+    guard = guard_with(memory)
+    assert not guard.check(T0, jobs)  # 400 MiB does not cover 512 MiB over
+    jobs.sizes[reset] = 10 * MIB  # an operator reset it; memory falls a little
+    memory.rss = 3 * GIB + 200 * MIB  # the cached 400 MiB would now cover the overshoot
+    assert not guard.check(T0 + CHECK_INTERVAL_NS, jobs)
+    assert jobs.halted == {}
+    assert jobs.size_reads == 2
 
 
 def test_a_limit_must_be_positive() -> None:
@@ -243,9 +345,9 @@ def test_a_halted_job_ends_when_an_operator_stops_it() -> None:
 class GuardedRig:
     """A processor on fakes with a memory guard whose RSS reading the test sets."""
 
-    def __init__(self, *, limit: int = 3 * GIB) -> None:
+    def __init__(self, *, limit: int = 3 * GIB, source: FakeSource | None = None) -> None:
         self.clock = FakeClock(T0)
-        self.source = FakeSource()
+        self.source = source or FakeSource()
         self.sink = FakeSink()
         self.jobs = manager()
         self.memory = FakeMemory(GIB)
@@ -272,7 +374,7 @@ class GuardedRig:
 
 
 def test_the_service_stops_the_runaway_job_publishes_why_and_keeps_serving() -> None:
-    rig = GuardedRig(limit=GIB + 1)  # a tenth of it: ~100 MB of state is to blame
+    rig = GuardedRig(limit=GIB)  # a tenth of it: ~100 MB of state is to blame
     start_runaway = start_command(
         RUNAWAY.workflow_id, "panel_0", params={"ballast_bytes_per_window": 64 * MIB}
     )
@@ -283,12 +385,12 @@ def test_the_service_stops_the_runaway_job_publishes_why_and_keeps_serving() -> 
     for i in range(1, 3):
         rig.step(event_message(T0 + i * S, 10), advance_s=1)
     halted_at = len(rig.sink.job_statuses)
-    rig.memory.rss = 2 * GIB  # the runaway job holds 128 MiB of ballast by now
+    rig.memory.rss = GIB + 100 * MIB  # the runaway job holds 128 MiB of ballast by now
     rig.step(event_message(T0 + 3 * S, 10), advance_s=1)
     # Published in the same step, without waiting for the next heartbeat period.
     (error,) = [s for s in rig.sink.job_statuses[halted_at:] if s.job_id == runaway_id]
     assert error.state is JobState.ERROR
-    assert error.error.startswith("stopped by the memory guard: service RSS 2.0 GiB")
+    assert error.error.startswith("stopped by the memory guard: service RSS 1.1 GiB")
     assert error.error.endswith("this job held 128.0 MiB")
     rig.memory.rss = GIB
     count_results = len(rig.sink.outputs("cumulative"))
@@ -316,3 +418,41 @@ def test_the_service_heartbeat_says_when_memory_is_over_with_nobody_to_blame() -
     assert rig.sink.job_statuses  # reported, and not stopped:
     assert all(s.state is not JobState.ERROR for s in rig.sink.job_statuses)
     assert len(rig.jobs.state_sizes()) == 1
+
+
+class BufferingSource(FakeSource):
+    """A source that says how many bytes its queue holds (``ReportsBufferedBytes``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queued = 0
+
+    def buffered_bytes(self) -> int:
+        return self.queued
+
+
+def test_the_service_blames_no_job_for_what_its_source_queue_holds() -> None:
+    source = BufferingSource()
+    rig = GuardedRig(limit=GIB, source=source)
+    start_runaway = start_command(
+        RUNAWAY.workflow_id, "panel_0", params={"ballast_bytes_per_window": 64 * MIB}
+    )
+    rig.step(start_runaway)
+    for i in range(1, 4):
+        rig.step(event_message(T0 + i * S, 10), advance_s=1)
+    source.queued = 512 * MIB  # overload: the queue fills towards its bound
+    rig.memory.rss = GIB + 100 * MIB
+    rig.step(event_message(T0 + 4 * S, 10), advance_s=2)
+    service = rig.sink.service_statuses[-1]
+    assert service.error.endswith("buffers 512.0 MiB)")
+    assert service.stream_stats["memory"]["jobs_stopped"] == 0
+    assert all(s.state is not JobState.ERROR for s in rig.sink.job_statuses)
+
+
+def test_the_batchers_open_window_counts_as_buffered() -> None:
+    batcher = DataTimeBatcher(clock=FakeClock(T0))
+    assert batcher.buffered_bytes() == 0
+    batcher.add([event_message(T0, 100_000)])
+    assert batcher.buffered_bytes() >= 100_000 * 8
+    batcher.flush()
+    assert batcher.buffered_bytes() == 0

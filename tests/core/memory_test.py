@@ -84,14 +84,70 @@ def test_rss_of_this_process_grows_with_what_it_touches() -> None:
     del ballast
 
 
-def test_machine_memory_is_capped_by_a_cgroup_limit(tmp_path) -> None:
+def fake_cgroups(tmp_path, own_cgroup: str, limits: dict[str, str]):
+    """A fake ``/proc/self/cgroup`` naming ``own_cgroup`` and a cgroup tree with a
+    ``memory.max`` holding each value of ``limits`` (keyed by cgroup path)."""
+    proc = tmp_path / "proc_self_cgroup"
+    proc.write_text(own_cgroup)
+    root = tmp_path / "cgroup"
+    for path, value in limits.items():
+        directory = root / path.strip("/")
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "memory.max").write_text(f"{value}\n")
+    return proc, root
+
+
+def test_machine_memory_is_capped_by_the_root_cgroup_limit(tmp_path) -> None:
     physical = os.sysconf("SC_PHYS_PAGES") * PAGE
-    unlimited = tmp_path / "memory.max"
-    unlimited.write_text("max\n")
-    assert machine_memory_bytes((unlimited,)) == physical
-    limited = tmp_path / "memory.limit_in_bytes"
-    limited.write_text(f"{2 * GIB}\n")
-    assert machine_memory_bytes((tmp_path / "absent", unlimited, limited)) == min(physical, 2 * GIB)
+    proc, root = fake_cgroups(tmp_path, "0::/\n", {"/": "max"})
+    assert machine_memory_bytes(proc, root) == physical
+    (root / "memory.max").write_text(f"{2 * GIB}\n")
+    assert machine_memory_bytes(proc, root) == min(physical, 2 * GIB)
+
+
+def test_a_systemd_units_memory_max_counts(tmp_path) -> None:
+    physical = os.sysconf("SC_PHYS_PAGES") * PAGE
+    unit = "/system.slice/livedata-detector.service"
+    proc, root = fake_cgroups(
+        tmp_path,
+        f"0::{unit}\n",
+        {"/": "max", "/system.slice": "max", unit: str(64 * MIB)},
+    )
+    assert machine_memory_bytes(proc, root) == min(physical, 64 * MIB)
+
+
+def test_the_lowest_limit_of_the_cgroup_and_its_parents_counts(tmp_path) -> None:
+    physical = os.sysconf("SC_PHYS_PAGES") * PAGE
+    proc, root = fake_cgroups(
+        tmp_path,
+        "0::/user.slice/app.scope\n",
+        {"/user.slice": str(96 * MIB), "/user.slice/app.scope": str(GIB)},
+    )
+    assert machine_memory_bytes(proc, root) == min(physical, 96 * MIB)
+
+
+def test_a_cgroup_v1_memory_limit_counts(tmp_path) -> None:
+    physical = os.sysconf("SC_PHYS_PAGES") * PAGE
+    proc = tmp_path / "proc_self_cgroup"
+    proc.write_text("4:cpu,cpuacct:/docker/abc\n3:memory:/docker/abc\n")
+    limit = tmp_path / "cgroup" / "memory" / "docker" / "abc" / "memory.limit_in_bytes"
+    limit.parent.mkdir(parents=True)
+    limit.write_text(f"{80 * MIB}\n")
+    assert machine_memory_bytes(proc, tmp_path / "cgroup") == min(physical, 80 * MIB)
+
+
+def test_a_cgroup_path_cannot_leave_the_cgroup_mount(tmp_path) -> None:
+    physical = os.sysconf("SC_PHYS_PAGES") * PAGE
+    outside = tmp_path / "memory.max"
+    outside.write_text(f"{70 * MIB}\n")
+    proc, root = fake_cgroups(tmp_path, "0::/../\n", {"/": "max"})
+    assert machine_memory_bytes(proc, root) == physical
+
+
+def test_without_proc_self_cgroup_the_root_limit_counts(tmp_path) -> None:
+    physical = os.sysconf("SC_PHYS_PAGES") * PAGE
+    _, root = fake_cgroups(tmp_path, "", {"/": str(90 * MIB)})
+    assert machine_memory_bytes(tmp_path / "absent", root) == min(physical, 90 * MIB)
 
 
 @dataclass

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from livedata.dashboard.access import (
@@ -59,3 +61,28 @@ def test_a_success_forgets_the_failures() -> None:
     throttle.succeeded("c")
     throttle.failed("c")
     assert throttle.allowed("c")
+
+
+def test_reserving_counts_the_attempt_before_the_check() -> None:
+    throttle = LoginThrottle(max_failures=3, window_s=60, clock=FakeClock())
+    assert [throttle.reserve("c") for _ in range(5)] == [True, True, True, False, False]
+    assert not throttle.allowed("c"), "reserved attempts count as failures until they succeed"
+    throttle.succeeded("c")
+    assert throttle.reserve("c")
+
+
+def test_parallel_attempts_cannot_all_pass_the_throttle() -> None:
+    throttle = LoginThrottle(max_failures=5, window_s=60)
+    start = threading.Barrier(40)
+    passed: list[bool] = []
+
+    def attempt() -> None:
+        start.wait()
+        passed.append(throttle.reserve("10.0.0.1"))
+
+    threads = [threading.Thread(target=attempt) for _ in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert passed.count(True) == 5

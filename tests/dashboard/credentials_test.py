@@ -105,6 +105,18 @@ def test_a_file_that_became_invalid_lets_nobody_in(users_file: Path) -> None:
             "users:\n  eve:\n    role: viewer\n    password: scrypt$2097152$8$1$AAAA$AAAA\n",
             "power of two",
         ),
+        (  # each parameter within its bound, together 4 GiB a check
+            "users:\n  eve:\n    role: viewer\n    password: scrypt$1048576$32$1$AAAA$AAAA\n",
+            "4096 MiB a check, more than 64 MiB",
+        ),
+        (
+            "users:\n  eve:\n    role: viewer\n    password: scrypt$131072$8$1$AAAA$AAAA\n",
+            "128 MiB",
+        ),
+        (
+            "users:\n  eve:\n    role: viewer\n    password: scrypt$65536$8$16$AAAA$AAAA\n",
+            "too slow",
+        ),
     ],
 )
 def test_invalid_files_are_refused(tmp_path: Path, text: str, problem: str) -> None:
@@ -124,3 +136,10 @@ def test_a_file_others_may_write_is_refused(users_file: Path) -> None:
 def test_a_missing_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(CredentialsError, match="cannot read"):
         CredentialStore(tmp_path / "absent.yaml")
+
+
+def test_costlier_hashes_within_the_bounds_are_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "users.yaml"
+    path.write_text("users:\n  eve:\n    role: viewer\n    password: scrypt$65536$8$2$AAAA$AAAA\n")
+    path.chmod(0o600)
+    assert set(load_credentials(path).users) == {"eve"}  # 64 MiB, 8 times the default work

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,13 +13,16 @@ from livedata.core.identity import WorkflowId
 from livedata.dashboard.access import CommandRefusedError, Role, User
 from livedata.dashboard.audit import AuditLog, read_audit_log
 from livedata.dashboard.contract import CommandOutcome, InvalidParams
-from livedata.dashboard.gate import CommandGate, outcome_result
+from livedata.dashboard.gate import CommandGate, GatedGridLibrary, outcome_result
+from livedata.dashboard.policy.grid import Grid, Tab
+from livedata.dashboard.policy.grid_files import GridLibrary
 from livedata.testing.dashboard import FakeBackend
 
 ALICE = User("alice", Role.OPERATOR, client="10.0.0.5", authenticated=True)
 BOB = User("bob", Role.VIEWER, client="10.0.0.6", authenticated=True)
 MONITOR = WorkflowId(instrument="dummy", name="monitor_histogram", version=1)
 DETECTOR = WorkflowId(instrument="dummy", name="panel_0_xy", version=1)
+OPERATORS_GRID = Grid(title="alice's", tabs=(Tab(title="main", rows=2, cols=2),))
 SQUARE = Roi(shape="rectangle", x=(1.0, 5.0), y=(2.0, 6.0))
 
 
@@ -165,3 +169,57 @@ def test_a_user_demoted_while_their_page_is_open_is_refused_at_once(
     assert results == ["requested", "refused: viewer", "refused: not a user"]
     assert backend.sent_rois == []
     assert len(backend.status.jobs(0)) == 1
+
+
+def test_a_viewers_grid_save_and_delete_are_refused_audited_and_not_done(
+    backend: FakeBackend, audit: AuditLog, tmp_path: Path
+) -> None:
+    shared = GridLibrary(tmp_path / "grids")
+    shared.save("dummy", "beamtime", OPERATORS_GRID)
+    grids = GatedGridLibrary(shared, CommandGate(backend, BOB, audit))
+    with pytest.raises(CommandRefusedError, match="viewers cannot save grids"):
+        grids.save(
+            "dummy", "beamtime", Grid(title="chosen by bob", tabs=(Tab(title="x", rows=1, cols=1),))
+        )
+    with pytest.raises(CommandRefusedError, match="viewers cannot delete grids"):
+        grids.delete("dummy", "beamtime")
+    assert shared.load("dummy", "beamtime") == OPERATORS_GRID, "the operator's grid is intact"
+    assert grids.names("dummy") == ["beamtime"], "reading is for everyone"
+    records = read_audit_log(audit.path)
+    assert [(r["event"], r["action"], r["grid"], r["result"]) for r in records] == [
+        ("grid", "save", "beamtime", "refused: viewer"),
+        ("grid", "delete", "beamtime", "refused: viewer"),
+    ]
+    assert {(r["user"], r["role"], r["client"]) for r in records} == {("bob", "viewer", "10.0.0.6")}
+
+
+def test_an_operators_grid_save_and_delete_are_audited(
+    backend: FakeBackend, audit: AuditLog, tmp_path: Path
+) -> None:
+    shared = GridLibrary(tmp_path / "grids")
+    grids = GatedGridLibrary(shared, CommandGate(backend, ALICE, audit))
+    grids.save("dummy", "beamtime", OPERATORS_GRID)
+    assert shared.names("dummy") == ["beamtime"]
+    assert grids.delete("dummy", "beamtime")
+    assert not grids.delete("dummy", "beamtime")
+    records = read_audit_log(audit.path)
+    assert [(r["event"], r.get("action"), r["result"]) for r in records] == [
+        ("grid", "save", "requested"),
+        ("result", None, "saved"),
+        ("grid", "delete", "requested"),
+        ("result", None, "deleted"),
+        ("grid", "delete", "requested"),
+        ("result", None, "not found"),
+    ]
+    assert records[0]["user"] == "alice"
+    assert records[1]["id"] == records[0]["id"]
+
+
+def test_an_operator_demoted_while_the_page_is_open_can_no_longer_write_grids(
+    backend: FakeBackend, audit: AuditLog, tmp_path: Path
+) -> None:
+    shared = GridLibrary(tmp_path / "grids")
+    gate = CommandGate(backend, ALICE, audit, current=lambda: replace(ALICE, role=Role.VIEWER))
+    with pytest.raises(CommandRefusedError):
+        GatedGridLibrary(shared, gate).save("dummy", "beamtime", OPERATORS_GRID)
+    assert shared.names("dummy") == []

@@ -422,3 +422,16 @@ def test_the_number_of_sums_asked_for_is_bounded() -> None:
         store.put(key("current"), frame(end), received_ns=0)
     assert windowed(store, 3.0) is None
     assert windowed(store, 2.0) is not None
+
+
+def test_a_sum_counts_both_parts_of_a_split_window_and_a_redelivery_once() -> None:
+    store = ResultStore()
+    windowed(store)
+    store.put(key("current"), frame(1), received_ns=0, published_ns=10)
+    store.put(key("current"), frame(2, value=2.0), received_ns=0, published_ns=20)
+    store.put(key("current"), frame(2, value=3.0), received_ns=0, published_ns=25)
+    store.put(key("current"), frame(2, value=3.0), received_ns=0, published_ns=25)  # again
+    entry = windowed(store)
+    assert entry is not None
+    assert entry.data.values[0, 0] == 6.0
+    assert store.counters["window_frames"] == 3

@@ -170,6 +170,10 @@ class DataTimeBatcher:
     def stats(self) -> Mapping[str, Any]:
         return self.counters.as_dict()
 
+    def buffered_bytes(self) -> int:
+        """Bytes of the open window's data, not yet handed out (for the memory guard)."""
+        return self._pending_bytes
+
     @property
     def open_window(self) -> tuple[int, int] | None:
         """The window now collecting messages, or None before the first datum."""

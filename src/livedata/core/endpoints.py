@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from livedata.core.message import Message
 
@@ -32,3 +32,12 @@ class MessageSink(Protocol):
     def stats(self) -> Mapping[str, Any]:
         """Counters for the heartbeat: produced, failed deliveries, dropped messages."""
         ...
+
+
+@runtime_checkable
+class ReportsBufferedBytes(Protocol):
+    """Optional for a source, sink or batcher: the bytes it holds now in its bounded
+    buffers (queued payloads, an open window). The memory guard does not blame a job for
+    memory these hold; they drain by themselves. Must be cheap (read once a second)."""
+
+    def buffered_bytes(self) -> int: ...

@@ -43,7 +43,8 @@ class Job:
     that window is lost, the job goes on), ``error`` after a failed ``finalize``
     (retried on the next window), ``finishing`` while publishing its last result
     and ``stopped`` at the end. Only ``stopped`` is terminal. A job ``halt``-ed (by the
-    memory guard) stays in ``error`` and computes nothing until it is stopped.
+    memory guard) stays in ``error`` and computes nothing until it is stopped (or is
+    ``stopped`` at once if it was ``finishing``).
     """
 
     def __init__(
@@ -211,9 +212,12 @@ class Job:
         The job stays listed in ``error`` with ``reason``, so operators see why it
         stopped, until a ``stop`` command ends it. Used by the memory guard: the
         workflow is dropped, not cleared, so even a ``clear`` that keeps data frees it.
+        A job already ``finishing`` (its stop was ACKed) goes straight to ``stopped``,
+        with the reason: it computes no last window, so it would never get there.
         """
         if self.is_stopped:
             return
+        finishing = self._state is JobState.FINISHING
         self._workflow = _RELEASED
         self._context = {}
         self._halted = True
@@ -221,7 +225,7 @@ class Job:
         self._data_start = None
         self._warning = None
         self._error = reason
-        self._state = JobState.ERROR
+        self._state = JobState.STOPPED if finishing else JobState.ERROR
 
     def process(
         self,

@@ -35,6 +35,11 @@ MAX_JOBS = 1_000
 """Jobs one service runs at most; a runaway client cannot exhaust memory with jobs."""
 
 
+HALTED_ERROR = "stopped by the memory guard; stop it and start a new job"
+"""The answer to a reset, pause or resume of a halted job (it has no state left). A
+command for several jobs acts on those not halted and is ACKed if there are any."""
+
+
 class JobManager:
     """Owns the jobs of one service.
 
@@ -190,6 +195,9 @@ class JobManager:
         if job is None:
             return
         job.halt(reason)
+        if job.is_stopped:  # it was finishing: it ends now, reported with the reason
+            self._retire(job)
+            return
         # Out of the job snapshot: a restart must not bring a runaway job back.
         if self._configs.pop(job_id, None) is not None:
             self.changes += 1
@@ -305,6 +313,14 @@ class JobManager:
             return []  # the job or workflow lives elsewhere (or nowhere): its owner answers
         if self._is_duplicate(command.message_id, command.device):
             return []
+        if command.action is not JobAction.STOP and targets and all(j.is_halted for j in targets):
+            # Nothing is left to reset, pause or resume: saying ACK would be a lie.
+            logger.info("job_command_refused_halted", action=command.action.value)
+            return [
+                CommandResponse(
+                    message_id=command.message_id, device=command.device, error=HALTED_ERROR
+                )
+            ]
         for job in targets:
             _apply(job, command.action)
             if job.is_stopped:

@@ -29,12 +29,11 @@ GIB = 1024**3
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
-CGROUP_LIMIT_FILES = (
-    Path("/sys/fs/cgroup/memory.max"),  # cgroup v2
-    Path("/sys/fs/cgroup/memory/memory.limit_in_bytes"),  # cgroup v1
-)
-"""Where a container's memory limit is; the OOM killer acts at that limit, not at the
-machine's physical memory."""
+PROC_SELF_CGROUP = Path("/proc/self/cgroup")
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+"""Where this process's cgroup is named and where cgroups are mounted. A container's or
+a systemd unit's memory limit (``MemoryMax=``) is on the process's own cgroup or one of
+its parents, not only on the root: the OOM killer acts at the lowest of them."""
 
 MIN_ABSOLUTE_LIMIT = 64 * MIB
 """A Python service with numpy and scipp imported is ~100 MB before any data: a smaller
@@ -65,10 +64,13 @@ def process_rss_bytes(statm: Path = Path("/proc/self/statm")) -> int:
     return int(statm.read_text().split()[1]) * PAGE_SIZE
 
 
-def machine_memory_bytes(cgroup_files: tuple[Path, ...] = CGROUP_LIMIT_FILES) -> int:
-    """Physical memory, or the memory limit of this process's cgroup if that is lower."""
+def machine_memory_bytes(
+    proc_self_cgroup: Path = PROC_SELF_CGROUP, cgroup_root: Path = CGROUP_ROOT
+) -> int:
+    """Physical memory, or the lowest memory limit of this process's cgroup and its
+    parents if that is lower."""
     total: int = os.sysconf("SC_PHYS_PAGES") * PAGE_SIZE
-    for path in cgroup_files:
+    for path in cgroup_limit_files(proc_self_cgroup, cgroup_root):
         try:
             text = path.read_text().strip()
         except OSError:
@@ -76,6 +78,42 @@ def machine_memory_bytes(cgroup_files: tuple[Path, ...] = CGROUP_LIMIT_FILES) ->
         if text.isdigit():  # "max" (v2) or an absurd number (v1) means no limit
             total = min(total, int(text))
     return total
+
+
+def cgroup_limit_files(proc_self_cgroup: Path, cgroup_root: Path) -> list[Path]:
+    """The memory-limit files of this process's cgroup and of each parent up to the root.
+
+    cgroup v2: the line ``0::/path`` names the cgroup, its limit is ``<root>/path/memory.max``.
+    cgroup v1: the line ``N:...memory...:/path``, ``<root>/memory/path/memory.limit_in_bytes``.
+    Without a readable ``/proc/self/cgroup`` only the root's files are listed (a container
+    with its own cgroup namespace sees its cgroup there).
+    """
+    try:
+        lines = proc_self_cgroup.read_text().splitlines()
+    except OSError:
+        lines = []
+    files: list[Path] = []
+    v2 = [line[3:] for line in lines if line.startswith("0::")]
+    v1 = [
+        line.split(":", 2)[2]
+        for line in lines
+        if line.count(":") >= 2 and "memory" in line.split(":", 2)[1].split(",")
+    ]
+    for cgroup, mount, name in (
+        (v2[0] if v2 else "/", cgroup_root, "memory.max"),
+        (v1[0] if v1 else "/", cgroup_root / "memory", "memory.limit_in_bytes"),
+    ):
+        files.extend(directory / name for directory in _up_to(mount, cgroup))
+    return files
+
+
+def _up_to(mount: Path, cgroup: str) -> list[Path]:
+    """``mount/cgroup`` and each of its parents down to ``mount`` itself; a path that
+    would leave ``mount`` (``..``) is not followed."""
+    parts = [part for part in cgroup.split("/") if part and part != "."]
+    if ".." in parts:
+        return [mount]
+    return [mount.joinpath(*parts[:n]) for n in range(len(parts), -1, -1)]
 
 
 def describe_bytes(n: float) -> str:

@@ -16,7 +16,7 @@ import structlog
 from livedata.core.batching import Batch, Batcher
 from livedata.core.clock import Clock
 from livedata.core.control import InvalidCommand, JobCommand, RoiUpdate, WorkflowConfig
-from livedata.core.endpoints import MessageSink, MessageSource
+from livedata.core.endpoints import MessageSink, MessageSource, ReportsBufferedBytes
 from livedata.core.job_manager import JobManager
 from livedata.core.job_stats import jobs_section
 from livedata.core.memory_guard import MemoryGuard
@@ -115,7 +115,7 @@ class OrchestratingProcessor:
             self._state = ServiceState.RUNNING
         # A job stopped by the memory guard has its error published at once.
         job_halted = self._memory_guard is not None and self._memory_guard.check(
-            self._clock.now_ns(), self._jobs
+            self._clock.now_ns(), self._jobs, self._buffered_bytes
         )
         self._report_status(force=job_halted)
         self._publish_snapshot()
@@ -178,6 +178,12 @@ class OrchestratingProcessor:
             latest=self._accumulators.latest(),
         )
         self._sink.publish([self._out(RESULTS_STREAM, result) for result in results])
+
+    def _buffered_bytes(self) -> int:
+        """Bytes the source, the batcher and the sink hold in their bounded buffers, for
+        those that say (``ReportsBufferedBytes``): the memory guard blames no job for them."""
+        parts = (self._source, self._batcher, self._sink)
+        return sum(p.buffered_bytes() for p in parts if isinstance(p, ReportsBufferedBytes))
 
     def _report_status(self, *, force: bool) -> None:
         now = self._clock.now_ns()

@@ -89,7 +89,12 @@ flood of addresses cannot exhaust memory."""
 
 class LoginThrottle:
     """Counts failed logins per client; ``allowed`` is False once a client failed
-    ``max_failures`` times within the last ``window_s`` seconds. Thread-safe."""
+    ``max_failures`` times within the last ``window_s`` seconds. Thread-safe.
+
+    A login ``reserve``s its attempt before checking the password: the attempt counts as
+    a failure from then on, and ``succeeded`` takes it back. Checking first and counting
+    after would let a client send many guesses at once, all checked before any counted.
+    """
 
     def __init__(
         self,
@@ -108,13 +113,26 @@ class LoginThrottle:
         with self._lock:
             return len(self._recent(client)) < self.max_failures
 
-    def failed(self, client: str) -> None:
+    def reserve(self, client: str) -> bool:
+        """Count an attempt of ``client`` as failed now, if it may try; False (nothing
+        counted) once it failed ``max_failures`` times in the window. Check and count are
+        one step, so parallel attempts cannot all pass the check."""
         with self._lock:
             recent = self._recent(client)
-            recent.append(self._clock())
-            self._failures[client] = recent
-            while len(self._failures) > MAX_TRACKED_CLIENTS:
-                del self._failures[next(iter(self._failures))]
+            if len(recent) >= self.max_failures:
+                return False
+            self._count(client, recent)
+            return True
+
+    def failed(self, client: str) -> None:
+        with self._lock:
+            self._count(client, self._recent(client))
+
+    def _count(self, client: str, recent: deque[float]) -> None:
+        recent.append(self._clock())
+        self._failures[client] = recent
+        while len(self._failures) > MAX_TRACKED_CLIENTS:
+            del self._failures[next(iter(self._failures))]
 
     def succeeded(self, client: str) -> None:
         with self._lock:

@@ -315,11 +315,11 @@ class DashboardConsumer:
                 continue
             try:
                 key = self._result_key(name)
-                _, _, data = decode_da00(value)
+                _, published_ns, data = decode_da00(value)
             except DecodeError as err:
                 self._decode_failed("result", err)
                 continue
-            self._results.put(key, data, received_ns=received_ns)
+            self._results.put(key, data, received_ns=received_ns, published_ns=published_ns)
             self._count("decoded")
         self._count("consumed", len(messages))  # after storing: "consumed" means done
 

@@ -49,8 +49,16 @@ guessing from a stolen file expensive, fast enough for a login form."""
 MAX_SCRYPT_N = 2**20
 MAX_SCRYPT_R = 32
 MAX_SCRYPT_P = 16
-"""Bounds on parameters read from a file, so an edited file cannot make one login
-allocate gigabytes."""
+"""Bounds on each parameter read from a file; what they may cost together is bounded
+below (each alone allows 128 x 2^20 x 32 bytes = 4 GiB)."""
+
+MAX_SCRYPT_MEMORY_BYTES = 64 * 2**20
+"""Memory one check may take (scrypt needs 128 n r bytes): four times the default's, so
+an edited file cannot make one login allocate gigabytes."""
+
+MAX_SCRYPT_WORK = 8 * SCRYPT_N * SCRYPT_R * SCRYPT_P
+"""Bound on n r p (scrypt's time goes as that product): eight times the default's, under
+half a second a check, on a machine that also runs the services."""
 
 SALT_BYTES = 16
 HASH_BYTES = 32
@@ -117,6 +125,13 @@ def _check_hash(encoded: str) -> str:
         raise ValueError(f"scrypt n must be a power of two up to {MAX_SCRYPT_N}")
     if not (1 <= r <= MAX_SCRYPT_R and 1 <= p <= MAX_SCRYPT_P):
         raise ValueError(f"scrypt r must be 1..{MAX_SCRYPT_R} and p 1..{MAX_SCRYPT_P}")
+    if 128 * n * r > MAX_SCRYPT_MEMORY_BYTES:
+        raise ValueError(
+            f"scrypt n={n}, r={r} needs {128 * n * r // 2**20} MiB a check, more than "
+            f"{MAX_SCRYPT_MEMORY_BYTES // 2**20} MiB"
+        )
+    if n * r * p > MAX_SCRYPT_WORK:
+        raise ValueError(f"scrypt n*r*p = {n * r * p} is more than {MAX_SCRYPT_WORK} (too slow)")
     try:
         base64.b64decode(match["salt"], validate=True)
         base64.b64decode(match["hash"], validate=True)

@@ -7,6 +7,10 @@ are checked here, on the server, whatever the page shows: a viewer's command or 
 refused (``CommandRefusedError``, nothing sent) and the refusal is audited. An
 operator's is audited before it is sent (if the audit log cannot be written, it is not
 sent) and again when its outcome arrives.
+
+Saved grids are shared by every session and hold ROIs that are sent to jobs when an
+operator loads one, so writing them is the same right: ``GatedGridLibrary`` lets only
+an operator save or delete a grid, and audits both, refusals too.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -29,6 +34,8 @@ from livedata.dashboard.contract import (
     ResultsView,
     StatusView,
 )
+from livedata.dashboard.policy.grid import Grid
+from livedata.dashboard.policy.grid_files import GridLibrary
 
 logger = structlog.get_logger(__name__)
 
@@ -296,6 +303,63 @@ class CommandGate:
             self._audit.write(record)
         except AuditError as err:
             logger.error("audit_log_unwritable", error=str(err), record=dict(record))
+
+
+class GatedGridLibrary(GridLibrary):
+    """One session's grid library: ``inner``'s grids to read; saving and deleting only
+    for an operator (as the users file says now), checked and audited by ``gate``.
+
+    Raises ``CommandRefusedError`` (nothing written) for a viewer, or when the audit log
+    cannot be written.
+    """
+
+    def __init__(self, inner: GridLibrary, gate: CommandGate) -> None:
+        super().__init__(inner.base)
+        self.inner = inner
+        self._gate = gate
+
+    def path(self, instrument: str, name: str) -> Path:
+        return self.inner.path(instrument, name)
+
+    def names(self, instrument: str) -> list[str]:
+        return self.inner.names(instrument)
+
+    def load(self, instrument: str, name: str) -> Grid:
+        return self.inner.load(instrument, name)
+
+    def save(self, instrument: str, name: str, grid: Grid) -> Path:
+        audit_id = self._request("save", instrument, name)
+        try:
+            path = self.inner.save(instrument, name, grid)
+        except Exception as err:
+            self._gate._failed(audit_id, err)
+            raise
+        self._gate._audit_quietly({"event": "result", "id": audit_id, "result": "saved"})
+        return path
+
+    def delete(self, instrument: str, name: str) -> bool:
+        audit_id = self._request("delete", instrument, name)
+        try:
+            deleted = self.inner.delete(instrument, name)
+        except Exception as err:
+            self._gate._failed(audit_id, err)
+            raise
+        result = "deleted" if deleted else "not found"
+        self._gate._audit_quietly({"event": "result", "id": audit_id, "result": result})
+        return deleted
+
+    def _request(self, action: str, instrument: str, name: str) -> str:
+        gate = self._gate
+        what = {"kind": "grid", "action": action, "grid": name, "grid_instrument": instrument}
+        audit_id = str(uuid.uuid4())
+        try:
+            gate._check(f"{action} grids")
+        except CommandRefusedError as err:
+            gate._audit_quietly(gate._record("grid", audit_id, f"refused: {err.reason}", what))
+            logger.warning("dashboard_grid_refused", user=gate.user.name, action=action)
+            raise
+        gate._audit_or_refuse(gate._record("grid", audit_id, "requested", what))
+        return audit_id
 
 
 def _conforms(gate: CommandGate) -> Backend:

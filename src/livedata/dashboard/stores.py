@@ -312,8 +312,19 @@ class ResultStore:
         """Memory held by the kept results (their scipp buffers)."""
         return self._bytes
 
-    def put(self, key: ResultKey, data: sc.DataArray, *, received_ns: int) -> ResultEntry:
-        """Keep ``data`` as the newest result of ``key`` (the caller never changes it)."""
+    def put(
+        self,
+        key: ResultKey,
+        data: sc.DataArray,
+        *,
+        received_ns: int,
+        published_ns: int | None = None,
+    ) -> ResultEntry:
+        """Keep ``data`` as the newest result of ``key`` (the caller never changes it).
+
+        ``published_ns`` (the da00 timestamp) tells the parts of a data window the service
+        published separately from one frame delivered twice, for the last-N-seconds sums.
+        """
         size = int(data.underlying_size())
         point = scalar_point(data, received_ns)
         with self._lock:
@@ -333,7 +344,7 @@ class ResultStore:
         self.counters["writes"] += 1
         now = self._clock()
         if windows:
-            self._add_to_windows(entry, output, windows, now, size)
+            self._add_to_windows(entry, output, windows, now, size, published_ns)
         if now >= self._next_sweep:
             self._next_sweep = now + int(WINDOW_SWEEP_S * NS_PER_S)
             self._sweep_windows(now)
@@ -350,6 +361,7 @@ class ResultStore:
         windows: list[tuple[float, int]],
         now: int,
         size: int,
+        published_ns: int | None,
     ) -> None:
         """Add one frame to every sum of its output that someone reads: once per frame
         for the whole server, outside the lock (only this thread touches the sums)."""
@@ -365,7 +377,7 @@ class ResultStore:
                 window = _Window(RollingSum(last_s, max_buckets=buckets), entry.key.job_id)
                 self._windows[wid] = window
                 self.counters["windows_started"] += 1
-            if not window.sum.add(entry.data):
+            if not window.sum.add(entry.data, published_ns=published_ns):
                 continue
             self.counters["window_frames"] += 1
             data = window.sum.result()

@@ -203,3 +203,41 @@ def test_a_window_must_be_positive() -> None:
         RollingSum(0.0)
     with pytest.raises(ValueError, match="two buckets"):
         RollingSum(1.0, max_buckets=1)
+
+
+def test_both_parts_of_a_window_published_in_parts_count() -> None:
+    # A service hands a window out early (before a command, at a run transition, at its
+    # byte cap); both parts carry the window's start_time/time and differ in publish time.
+    rolling = RollingSum(10.0)
+    assert rolling.add(frame(1.0, [1.0]), published_ns=100)
+    assert rolling.add(frame(2.0, [2.0]), published_ns=200)
+    assert rolling.add(frame(2.0, [3.0]), published_ns=250), "the rest of window 2"
+    assert rolling.add(frame(3.0, [1.0]), published_ns=300)
+    assert rolling.result().values[0] == 7.0
+    assert rolling.frames == 4
+
+
+def test_a_part_delivered_twice_counts_once() -> None:
+    rolling = RollingSum(10.0)
+    assert rolling.add(frame(2.0, [2.0]), published_ns=200)
+    assert rolling.add(frame(2.0, [3.0]), published_ns=250)
+    assert not rolling.add(frame(2.0, [2.0]), published_ns=200), "first part again"
+    assert not rolling.add(frame(2.0, [3.0]), published_ns=250), "second part again"
+    assert rolling.add(frame(3.0, [1.0]), published_ns=300)
+    assert not rolling.add(frame(2.0, [3.0]), published_ns=260), "older window: late"
+    assert rolling.result().values[0] == 6.0
+
+
+def test_without_a_publish_time_a_frame_is_known_by_its_data_window() -> None:
+    rolling = RollingSum(10.0)
+    assert rolling.add(frame(2.0, [2.0]))
+    assert not rolling.add(frame(2.0, [3.0])), "cannot tell a second part from a re-delivery"
+    assert rolling.result().values[0] == 2.0
+
+
+def test_a_restarted_sum_forgets_the_parts_it_had() -> None:
+    rolling = RollingSum(10.0)
+    assert rolling.add(frame(2.0, [2.0]), published_ns=200)
+    assert rolling.add(frame(2.0, [1.0, 1.0]), published_ns=250), "new binning, same window"
+    assert rolling.restarts == 1
+    np.testing.assert_array_equal(rolling.result().values, [1.0, 1.0])

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import http.cookiejar
+import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +30,7 @@ from livedata.dashboard.credentials import (
     without_user,
 )
 from livedata.dashboard.policy.grid_files import GridLibrary
+from livedata.dashboard.ui import login
 from livedata.dashboard.ui.context import DashboardContext
 from livedata.dashboard.ui.server import serve
 from livedata.kafka.embedded_broker import free_port
@@ -41,7 +45,12 @@ class Served:
 
 
 @contextlib.contextmanager
-def _serve(folder: Path, *, behind_proxy: bool = False) -> Iterator[Served]:
+def _serve(
+    folder: Path,
+    *,
+    behind_proxy: bool = False,
+    store: Callable[[Path], CredentialStore] = CredentialStore,
+) -> Iterator[Served]:
     users = folder / "users.yaml"
     creds = with_user(CredentialsFile(), "alice", Role.OPERATOR, "alice-password")
     creds = with_user(creds, "bob", Role.VIEWER, "bob-password")
@@ -55,7 +64,7 @@ def _serve(folder: Path, *, behind_proxy: bool = False) -> Iterator[Served]:
         ctx,
         port=port,
         threaded=True,
-        users=CredentialStore(users),
+        users=store(users),
         audit=audit,
         behind_proxy=behind_proxy,
     )
@@ -216,3 +225,61 @@ def test_the_login_page_shows_only_its_own_messages(served: Served) -> None:
     assert "Wrong user name or password." in page
     _, _, page = Browser(served.url).get("/login?error=Call+555-0100+to+reset")
     assert "555" not in page
+
+
+class SlowStore(CredentialStore):
+    """Checks passwords slowly (a loaded machine): parallel logins overlap for sure."""
+
+    check_s = 0.3
+
+    def verify(self, name: str, password: str, client: str | None = None) -> Any:
+        time.sleep(self.check_s)
+        return super().verify(name, password, client)
+
+
+def test_parallel_guesses_are_throttled_like_sequential_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(login, "MAX_CONCURRENT_LOGINS", 100)  # the throttle alone here
+    guesses = 3 * MAX_LOGIN_FAILURES
+    with _serve(tmp_path, store=SlowStore) as served:
+        with ThreadPoolExecutor(guesses) as pool:
+            answers = list(
+                pool.map(lambda _: Browser(served.url).login("carol", "guess"), range(guesses))
+            )
+        outcomes = [location.rsplit("=", 1)[-1] for _, location, _ in answers]
+        assert outcomes.count("wrong") == MAX_LOGIN_FAILURES, "each guess counted before checked"
+        assert outcomes.count("throttled") == guesses - MAX_LOGIN_FAILURES
+        location = Browser(served.url).login("carol", "carol-password")[1]
+        assert location.endswith("?error=throttled")
+
+
+class BlockingStore(CredentialStore):
+    """Holds every password check until released: the server's check slots fill up."""
+
+    entered = threading.Event()
+    release = threading.Event()
+
+    def verify(self, name: str, password: str, client: str | None = None) -> Any:
+        self.entered.set()
+        self.release.wait(30)
+        return super().verify(name, password, client)
+
+
+def test_logins_beyond_the_concurrent_checks_are_refused_as_busy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(login, "MAX_CONCURRENT_LOGINS", 1)
+    with _serve(tmp_path, store=BlockingStore) as served, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(Browser(served.url).login, "alice", "alice-password")
+        try:
+            assert BlockingStore.entered.wait(30)
+            status, _, page = Browser(served.url).login("alice", "alice-password")
+            assert status == 429
+            assert login.LOGIN_ERRORS["busy"] in page
+            assert read_audit_log(served.audit)[-1]["result"] == "refused: busy"
+        finally:
+            BlockingStore.release.set()
+        assert first.result(timeout=30)[:2] == (302, "/")
+        browser = Browser(served.url)
+        assert browser.login("alice", "alice-password")[:2] == (302, "/"), "a slot is free again"

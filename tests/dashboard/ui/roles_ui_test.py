@@ -13,7 +13,7 @@ from panel.io.state import set_curdoc
 
 from livedata.config.registry import load_instrument
 from livedata.core.identity import WorkflowId
-from livedata.dashboard.access import Role, User
+from livedata.dashboard.access import CommandRefusedError, Role, User
 from livedata.dashboard.audit import AuditLog, read_audit_log
 from livedata.dashboard.gate import CommandGate
 from livedata.dashboard.policy.grid_files import GridLibrary
@@ -112,3 +112,36 @@ def test_the_header_names_the_user_their_role_and_the_way_out() -> None:
     assert "viewer" in html
     assert "logout" in html
     assert user_html(User("local", Role.OPERATOR)) == ""
+
+
+def _visible_buttons(layout: object) -> list[str]:
+    return [b.label for b in layout.select(pn.widgets.Button) if b.visible]  # type: ignore[attr-defined]
+
+
+def test_a_viewer_cannot_overwrite_a_shared_grid(
+    ctx: DashboardContext, doc: None, tmp_path: Path
+) -> None:
+    operators = PlotsTab(_session(ctx, OPERATOR, AuditLog(tmp_path / "alice.jsonl")))
+    assert "Save" in _visible_buttons(operators.panel)
+    operators._name.value = "beamtime"
+    operators._save()
+    saved = ctx.grids.load("dummy", "beamtime")
+
+    audit = AuditLog(tmp_path / "audit.jsonl")
+    plots = PlotsTab(_session(ctx, VIEWER, audit))
+    assert "Save" not in _visible_buttons(plots.panel), "no save control for a viewer"
+    plots._add_tab()
+    plots._name.value = "beamtime"
+    plots._save()  # what a forged click would do
+    assert "viewers cannot save grids" in plots.message.object
+    assert ctx.grids.load("dummy", "beamtime") == saved, "the operator's grid is intact"
+    (record,) = read_audit_log(audit.path)
+    assert (record["user"], record["event"], record["grid"], record["result"]) == (
+        "bob",
+        "grid",
+        "beamtime",
+        "refused: viewer",
+    )
+    with pytest.raises(CommandRefusedError):
+        plots.ctx.grids.delete("dummy", "beamtime")
+    assert ctx.grids.names("dummy") == ["beamtime"]

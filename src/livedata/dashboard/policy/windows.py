@@ -14,6 +14,13 @@ whole once its newest frame is older than N seconds. So the sum covers between N
 N (1 + 1/(B - 1)) seconds plus one frame; its ``start_time`` and ``time`` coords say
 exactly which stretch, and counts per second divide by that stretch.
 
+Which frames are one frame: a service may publish one data window in parts (it hands
+out a window early before a command, at a run transition, or when the window holds too
+much data), and both parts carry the window's ``start_time`` and ``time``. They are told
+apart by when they were published (the da00 ``timestamp``, which the consumer passes on):
+parts of one window each count, while the same frame delivered twice (a consumer reading a
+batch again) has the same publish time too and counts once.
+
 What does not apply: a time series (it cuts its own points), an output with no
 per-window counterpart, and outputs that are not counts (a normalised I(Q) of five
 minutes is not the sum of five one-second I(Q)s).
@@ -161,6 +168,10 @@ def _time(data: sc.DataArray, name: str) -> int | None:
     return int(coord.value)
 
 
+_FrameId = tuple[int, int, int | None]
+"""(start_time, time, publish time) of a frame."""
+
+
 @dataclass(slots=True)
 class _Bucket:
     index: int
@@ -196,6 +207,8 @@ class RollingSum:
         self._total_var: FloatArray | None = None
         self._template: sc.DataArray | None = None
         """The newest frame: coords, unit and dims of the sum."""
+        self._newest_ids: set[_FrameId] = set()
+        """The frames added with the newest end: a window published in parts has several."""
         self.restarts = 0
         """Times the sum started over because a frame's shape, unit or coords changed."""
 
@@ -238,14 +251,26 @@ class RollingSum:
 
     # -- writing -------------------------------------------------------------------
 
-    def add(self, frame: sc.DataArray) -> bool:
-        """Add one frame; False (and nothing changes) for a frame without a data window
-        or not newer than the newest one added (a re-delivery must not count twice)."""
+    def add(self, frame: sc.DataArray, *, published_ns: int | None = None) -> bool:
+        """Add one frame; False (and nothing changes) for a frame without a data window,
+        one older than the newest added, or one added already (a re-delivery must not
+        count twice).
+
+        ``published_ns`` is when the service published the frame (its da00 timestamp):
+        another part of the newest window has the same ``start_time``/``time`` but was
+        published at another time, so it counts. Without it, a frame is known by its
+        data window alone and a second part of a window is refused.
+        """
         start, end = _time(frame, "start_time"), _time(frame, "time")
         if start is None or end is None or end < start:
             return False
-        if self._buckets and end <= self._buckets[-1].end_ns:
-            return False
+        identity = (start, end, published_ns)
+        if self._buckets:
+            newest_end = self._buckets[-1].end_ns
+            if end < newest_end or (end == newest_end and identity in self._newest_ids):
+                return False
+            if end > newest_end:
+                self._newest_ids.clear()
         values = np.asarray(frame.values, dtype=np.float64)
         variances = None if frame.variances is None else np.asarray(frame.variances, np.float64)
         if not self._fits(frame, variances):
@@ -279,6 +304,7 @@ class RollingSum:
             self._total += values
             if self._total_var is not None and variances is not None:
                 self._total_var += variances
+        self._newest_ids.add(identity)
         self._expire(end)
         return True
 
@@ -322,5 +348,6 @@ class RollingSum:
 
     def _clear(self) -> None:
         self._buckets.clear()
+        self._newest_ids.clear()
         self._total = None
         self._total_var = None

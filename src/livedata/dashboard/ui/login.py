@@ -121,7 +121,12 @@ LOGOUT_TEMPLATE = jinja2.Template(
 LOGIN_ERRORS = {
     "wrong": "Wrong user name or password.",
     "throttled": "Too many failed logins: wait a minute and try again.",
+    "busy": "The server is busy checking other logins: try again in a moment.",
 }
+
+MAX_CONCURRENT_LOGINS = 2
+"""Password checks running at once per server; more are refused (429), not queued. Each
+costs ~50 ms of a core (scrypt), and the machine also runs the services."""
 
 
 def _client(handler: RequestHandler) -> str:
@@ -134,12 +139,25 @@ class CredentialsLoginHandler(BasicLoginHandler):
     store: CredentialStore
     throttle: LoginThrottle
     audit: AuditLog | None
+    checking: threading.BoundedSemaphore
+    """Free slots for password checks (``MAX_CONCURRENT_LOGINS``), shared by the server."""
 
     async def post(self) -> None:
         name = self.get_argument("username", "")
         password = self.get_argument("password", "")
         client = _client(self)
-        if not self.throttle.allowed(client):
+        if not self.checking.acquire(blocking=False):
+            self._record("login", name, client, "refused: busy")
+            self._busy()
+            return
+        try:
+            await self._check(name, password, client)
+        finally:
+            self.checking.release()
+
+    async def _check(self, name: str, password: str, client: str) -> None:
+        # Counted as a failure before the check: parallel guesses cannot all get past.
+        if not self.throttle.reserve(client):
             self._record("login", name, client, "refused: too many failures")
             self._fail("throttled")
             return
@@ -148,7 +166,6 @@ class CredentialsLoginHandler(BasicLoginHandler):
             None, self.store.verify, name, password, client
         )
         if user is None:
-            self.throttle.failed(client)
             self._record("login", name, client, "refused: wrong user name or password")
             self._fail("wrong")
             return
@@ -166,6 +183,16 @@ class CredentialsLoginHandler(BasicLoginHandler):
 
     def _fail(self, code: str) -> None:
         self.redirect(f"{self.request.path}?error={tornado.escape.url_escape(code)}")
+
+    def _busy(self) -> None:
+        """Too Many Requests, with the login page again: nothing counted, nothing checked."""
+        self.set_status(429)
+        self.set_header("Retry-After", "1")
+        self.write(
+            self._login_template.render(
+                login_endpoint=self._login_endpoint, errormessage=LOGIN_ERRORS["busy"]
+            )
+        )
 
     def set_current_user(self, user: str) -> None:
         self.clear_cookie("is_guest")
@@ -202,8 +229,10 @@ class CredentialsAuthProvider(BasicAuthProvider):
         *,
         audit: AuditLog | None = None,
         throttle: LoginThrottle | None = None,
+        max_concurrent_logins: int | None = None,
     ) -> None:
         self.store = store
+        slots = MAX_CONCURRENT_LOGINS if max_concurrent_logins is None else max_concurrent_logins
         # A handler class per provider: Panel configures its own by class attributes,
         # which would leak between servers in one process. Made before Panel's
         # constructor, which asks for them.
@@ -214,6 +243,7 @@ class CredentialsAuthProvider(BasicAuthProvider):
                 "store": store,
                 "throttle": throttle if throttle is not None else LoginThrottle(),
                 "audit": audit,
+                "checking": threading.BoundedSemaphore(slots),
                 "_login_endpoint": LOGIN_ENDPOINT,
                 "_login_template": LOGIN_TEMPLATE,
             },

@@ -8,6 +8,7 @@ from typing import Any
 
 import panel as pn
 
+from livedata.dashboard.access import CommandRefusedError
 from livedata.dashboard.policy.grid import Cell, Grid, GridError, Tab, check_grid
 from livedata.dashboard.ui.cell import CellView
 from livedata.dashboard.ui.context import DashboardContext
@@ -43,11 +44,21 @@ class PlotsTab:
         self._choice = pn.widgets.Select(label="Grid", width=220, css_classes=["ld-grid-choice"])
         load = pn.widgets.Button(label="Load", width=70, css_classes=["ld-grid-load"])
         load.on_click(lambda _: self._load())
+        # Saved grids are shared (and their ROIs sent on loading): only operators write
+        # them. Hidden from viewers; the session's grid library refuses them anyway.
         self._name = pn.widgets.TextInput(
-            label="Save as", placeholder="name", width=160, css_classes=["ld-grid-name"]
+            label="Save as",
+            placeholder="name",
+            width=160,
+            css_classes=["ld-grid-name"],
+            visible=ctx.may_command,
         )
         save = pn.widgets.Button(
-            label="Save", width=70, color="primary", css_classes=["ld-grid-save"]
+            label="Save",
+            width=70,
+            color="primary",
+            css_classes=["ld-grid-save"],
+            visible=ctx.may_command,
         )
         save.on_click(lambda _: self._save())
         add_toggle = pn.widgets.Button(
@@ -252,7 +263,7 @@ class PlotsTab:
         name = (self._name.value or "").strip()
         try:
             path = self.ctx.grids.save(self.ctx.instrument.name, name, self.grid)
-        except (GridError, OSError) as err:
+        except (GridError, CommandRefusedError, OSError) as err:
             self._say([f"not saved: {err}"])
             return
         self._refresh_choices()
