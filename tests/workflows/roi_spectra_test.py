@@ -412,3 +412,36 @@ def test_spectrum_params_are_bounded(params) -> None:
         RoiSpectrumParams.model_validate(params)
     with pytest.raises(pydantic.ValidationError):
         DetectorViewParams.model_validate({"roi_spectrum": params})
+
+
+def test_megapixel_view_counts_roi_events_exactly_and_checks_all_others(batch) -> None:
+    """A detector large enough for the kernel's bit-per-pixel membership table: ROI
+    spectra match a reference computed by coordinates, and time rejections are counted
+    for events in no ROI as well (the spectra skip those events, not their checks)."""
+    layout = Layout(shape=(760, 800), first_pixel_id=3)
+    ny, nx = layout.shape
+    rng = np.random.default_rng(9)
+    rects = {0: rect(10, 200, 40, 90), 1: rect(150, 420, 80, 81), 2: rect(799, 900, 759, 800)}
+    r = Runner(view(layout), batch)
+    r.set(update("rectangle", rects))
+    n = 150_000
+    pid = rng.integers(0, ny * nx + 10, n).astype(np.int32)
+    toa = rng.integers(-1000, FRAME + 1000, n).astype(np.int32)
+    # Plenty of events in every ROI, with good and bad times.
+    pid[:3000] = 3 + 60 * nx + rng.integers(10, 201, 3000)
+    pid[3000:3100] = 3 + 80 * nx + rng.integers(150, 421, 100)
+    pid[3100:3110] = 3 + ny * nx - 1  # the corner pixel (799, 759)
+    out = r.run(pid, toa)
+    index = pid.astype(np.int64) - 3
+    valid = (index >= 0) & (index < ny * nx)
+    in_time = (toa >= 0) & (toa < FRAME)
+    y, x = np.divmod(np.where(valid, index, 0), nx)
+    for i, roi in rects.items():
+        inside = valid & in_time
+        inside &= (x >= roi.x[0]) & (x <= roi.x[1]) & (y >= roi.y[0]) & (y <= roi.y[1])
+        expected = np.bincount(toa[inside].astype(np.int64) * 100 // FRAME, minlength=100)
+        np.testing.assert_array_equal(row(out["roi_spectra_current"], "rectangle", i), expected)
+        assert expected.sum() >= 5
+    left_out = r.wf.events_left_out()
+    assert left_out["time_out_of_range"] == int((valid & ~in_time).sum())
+    assert left_out["pixel_out_of_range"] == int((~valid).sum())

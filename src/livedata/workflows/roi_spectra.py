@@ -270,8 +270,14 @@ class RoiSpectra:
             if self._pixel_bins is not None:
                 # Each pixel takes its bin's region; pixels outside the view, none.
                 groups = np.append(groups, np.int32(regions.n_regions))[self._pixel_bins]
+            # Events in no ROI are checked (and their rejections counted) but not
+            # histogrammed: their spectrum would be thrown away.
             kernel = PixelGroupTimeOfArrivalCounts(
-                self._pixels, groups, regions.n_regions + 1, self._bins
+                self._pixels,
+                groups,
+                regions.n_regions + 1,
+                self._bins,
+                skipped_group=regions.n_regions,
             )
             kernel.rejected = self.rejected
             pairs = [(r, row) for r, rows in enumerate(regions.members) for row in rows]
