@@ -9,12 +9,19 @@ import numpy as np
 import scipp as sc
 from confluent_kafka import KafkaError, KafkaException
 
+from livedata.config.topics import Topic, topic_name
 from livedata.core.control import CommandResponse
 from livedata.core.identity import JobId, ResultKey, WorkflowId
 from livedata.core.message import Message, StreamId, StreamKind
 from livedata.core.results import Result
+from livedata.core.snapshot import JobSnapshot
 from livedata.kafka.settings import KafkaSettings
-from livedata.kafka.sink import KafkaSink
+from livedata.kafka.sink import (
+    DELIVERY_TIMEOUT_S,
+    KafkaSink,
+    control_producer_config,
+    producer_config,
+)
 from livedata.protocol.da00 import decode_da00
 
 RESPONSES = StreamId(kind=StreamKind.RESPONSES, name="responses")
@@ -140,3 +147,50 @@ def test_a_result_that_cannot_be_downsampled_is_dropped_and_counted() -> None:
     sink.publish([scalar, response(str(uuid.uuid4()))])
     assert sink.stats() == {"produced": 2, "delivery_failed": 1, "oversized_dropped": 1}
     assert len(producer.delivered) == 1  # the response went out regardless
+
+
+class RecordingProducer:
+    """Accepts everything; remembers the topics it was given."""
+
+    def __init__(self) -> None:
+        self.topics: list[str] = []
+
+    def produce(self, topic: str, payload: bytes, **kwargs: Any) -> None:
+        self.topics.append(topic)
+
+    def poll(self, timeout: float) -> int:
+        return 0
+
+    def flush(self, timeout: float) -> int:
+        return 0
+
+
+def test_responses_and_job_snapshots_go_through_the_producer_that_waits_longer() -> None:
+    data, control = RecordingProducer(), RecordingProducer()
+    sink = KafkaSink(
+        settings=KafkaSettings(),
+        instrument="inst",
+        producer=data,  # type: ignore[arg-type]
+        control_producer=control,  # type: ignore[arg-type]
+    )
+    snapshot = JobSnapshot(instrument="inst", service_name="s", worker_id="w", time=1, jobs=())
+    sink.publish(
+        [
+            response(str(uuid.uuid4())),
+            Message(
+                timestamp=1, stream=StreamId(kind=StreamKind.JOBS, name="jobs"), value=snapshot
+            ),
+            image_result((4, 4)),
+        ]
+    )
+    assert control.topics == [
+        topic_name("inst", Topic.RESPONSES),
+        topic_name("inst", Topic.JOBS),
+    ]
+    assert data.topics == [topic_name("inst", Topic.DATA)]
+
+
+def test_only_the_control_producer_keeps_undelivered_messages_past_a_few_seconds() -> None:
+    settings = KafkaSettings()
+    assert producer_config(settings)["message.timeout.ms"] == DELIVERY_TIMEOUT_S * 1000 == 5000
+    assert control_producer_config(settings)["message.timeout.ms"] >= 60_000

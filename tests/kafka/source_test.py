@@ -20,7 +20,7 @@ from livedata.testing.stack import RawProducer, pulses
 
 pytestmark = pytest.mark.integration
 
-MAX_AGE_S = 0.5
+MAX_AGE_S = 1.0
 
 
 def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
@@ -30,15 +30,33 @@ def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
         time.sleep(0.02)
 
 
-def test_data_that_waited_too_long_is_shed_and_counted_but_commands_are_kept(
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_data_that_waited_too_long_while_falling_behind_is_shed_but_commands_are_kept(
     dummy: Instrument, kafka_settings: KafkaSettings, raw: RawProducer
 ) -> None:
     ingress = Ingress(instrument=dummy.name, streams=dummy.streams(dev=True))
+    clock = FakeClock()
     source = KafkaSource(
-        settings=kafka_settings, ingress=ingress, group_id="test", max_queue_age_s=MAX_AGE_S
+        settings=kafka_settings,
+        ingress=ingress,
+        group_id="test",
+        max_queue_age_s=MAX_AGE_S,
+        clock=clock,
     )
     source.start()
     try:
+        # A processor whose steps grow: 0.1 s, then 1 s (slow), then 2 s (slow again).
+        for step_s in (0.1, 0.1, 1.0):
+            source.get_messages()
+            clock.now += step_s
+        source.get_messages()
         batches = list(pulses(4, 10))
         for i, batch in enumerate(batches[:3]):
             raw.send(Topic.DETECTOR, encode_ev44("panel_0", i, batch))
@@ -49,11 +67,11 @@ def test_data_that_waited_too_long_is_shed_and_counted_but_commands_are_kept(
         )
         raw.send(Topic.COMMANDS, encode_command(command))
         raw.flush()
-        wait_until(lambda: source.stats().get("consumed", 0) >= 4)
-        time.sleep(MAX_AGE_S + 0.1)  # a processor that did not come for its data
+        wait_until(lambda: source.pending_messages() >= 4)
+        clock.now += 2.0
         raw.send(Topic.DETECTOR, encode_ev44("panel_0", 3, batches[3]))
         raw.flush()
-        wait_until(lambda: source.stats().get("consumed", 0) >= 5)
+        wait_until(lambda: source.pending_messages() >= 5)
 
         messages = source.get_messages()
 
@@ -64,5 +82,6 @@ def test_data_that_waited_too_long_is_shed_and_counted_but_commands_are_kept(
         assert messages[0].value == command
         assert messages[1].value.reference_time[0] == batches[3].reference_time[0]
         assert source.stats()["dropped_messages"] == 3
+        assert source.stats()["dropped_by_age"] == 3
     finally:
         source.close()

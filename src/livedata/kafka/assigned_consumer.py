@@ -14,8 +14,11 @@ that keeps that assignment right through what a broker can do to a topic:
   and assigned again, from its fresh beginning, once the marker is gone;
 - **oversized**: a message larger than the consumer accepts (``receive.message.max.bytes``)
   makes every fetch from its broker fail, forever, for every partition fetched with it.
-  The consumer skips every partition that has unread data to its end (live data loses
-  a moment; the message is never allocated), and counts it (``oversized_skips``).
+  The consumer skips each partition of its ``skippable_topics`` (live data, read from
+  the newest offset anyway) that has unread data to its end: live data loses a moment,
+  the message is never allocated, and the skip is counted (``oversized_skips``).
+  Control topics (commands, ROIs, run control, responses, heartbeats) are never
+  skipped: a command queued behind an oversized data message is still read.
 
 Every such change is counted (``counters``) and logged. The lookups run on a small
 thread of the consumer's own, because librdkafka fetches in the background whether or
@@ -33,7 +36,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -115,6 +118,9 @@ class AssignedConsumer(Consumer):
         broker's end offset can lag (the embedded one's by a batch), so reading "from
         now" needs this filter as well (ADR 0002). An explicit ``assign`` lifts it: the
         caller chose the offsets.
+    skippable_topics:
+        Topics whose unread data may be skipped past an oversized message: live data
+        only. None by default: every topic's messages are read.
     """
 
     def __init__(
@@ -124,6 +130,7 @@ class AssignedConsumer(Consumer):
         *,
         assign_now: bool = True,
         newer_than_ms: int | None = None,
+        skippable_topics: Collection[str] = (),
     ) -> None:
         config = dict(config)
         self._error_cb = config.pop("error_cb", None)
@@ -131,6 +138,7 @@ class AssignedConsumer(Consumer):
         super().__init__({**config, "error_cb": self._on_client_error})
         self._newer_than_ms = newer_than_ms
         self._start: dict[str, int] = dict(topics)
+        self._skippable = frozenset(skippable_topics)
         self._assigned: dict[str, list[int]] = {}
         self._held: set[str] = set()
         """Released for a rotation, or never taken because a marker existed."""
@@ -140,6 +148,7 @@ class AssignedConsumer(Consumer):
         self._embedded = False
         self._next_lookup = 0.0
         self._last_unreachable_log = -UNREACHABLE_LOG_INTERVAL_S
+        self._last_unskipped_log = -UNREACHABLE_LOG_INTERVAL_S
         self._logged_missing: tuple[str, ...] = ()
         self.counters: Counter[str] = Counter()
         """rotations_followed, topics_lost, topics_reassigned, partitions_added,
@@ -383,26 +392,50 @@ class AssignedConsumer(Consumer):
             self._error_cb(error)
 
     def _skip_oversized(self) -> None:
-        """Move every partition with unread data to its end, past the oversized message:
-        which partition holds it is not reported, and data is read live anyway."""
+        """Move each skippable partition with unread data to its end, past the oversized
+        message: which partition holds it is not reported, and data is read live anyway.
+        The lookups share one ``LOOKUP_TIMEOUT_S``: this runs under the consumer's lock."""
         if not self._oversized:
             return
         self._oversized = False
+        deadline = time.monotonic() + LOOKUP_TIMEOUT_S
         skipped = 0
-        for topic, partitions in list(self._assigned.items()):
-            for partition in partitions:
-                tp = TopicPartition(topic, partition)
-                try:
-                    _, high = self.get_watermark_offsets(tp, timeout=LOOKUP_TIMEOUT_S, cached=False)
-                    (at,) = self.position([tp])
-                except KafkaException:
-                    self._oversized = True  # the connection comes and goes: next time
-                    continue
-                if high < 0 or (at.offset >= 0 and at.offset >= high):
-                    continue
-                if at.offset >= 0:
-                    skipped += high - at.offset
-                self.seek(TopicPartition(topic, partition, high))
+        moved = 0
+        tps = [
+            TopicPartition(topic, partition)
+            for topic, partitions in self._assigned.items()
+            if topic in self._skippable
+            for partition in partitions
+        ]
+        try:
+            positions = self.position(tps) if tps else []  # local: no request
+        except KafkaException:
+            positions, self._oversized = [], True
+        for at in positions:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._oversized = True  # the rest next time
+                break
+            tp = TopicPartition(at.topic, at.partition)
+            try:
+                _, high = self.get_watermark_offsets(tp, timeout=remaining, cached=False)
+            except KafkaException:
+                self._oversized = True  # the connection comes and goes: next time
+                continue
+            if high < 0 or (at.offset >= 0 and at.offset >= high):
+                continue
+            if at.offset >= 0:
+                skipped += high - at.offset
+            moved += 1
+            self.seek(TopicPartition(at.topic, at.partition, high))
+        if not moved and not self._oversized:
+            # Over the limit on a topic that is not skipped (librdkafka keeps reporting
+            # it on every fetch): logged once per interval.
+            now = time.monotonic()
+            if now - self._last_unskipped_log >= UNREACHABLE_LOG_INTERVAL_S:
+                self._last_unskipped_log = now
+                logger.warning("oversized_message_not_skipped", skippable=sorted(self._skippable))
+            return
         self.counters["oversized_skips"] += 1
         self.counters["oversized_skipped_messages"] += skipped
         logger.warning("oversized_message_skipped", skipped_messages=skipped)

@@ -3,10 +3,12 @@
 Production is asynchronous; delivery reports count failures. When librdkafka's local
 queue is full the sink serves delivery reports briefly and retries, and if the queue
 stays full it drops the message and counts it, so a slow broker never blocks the
-processing loop for long. What the broker has not confirmed within a few seconds is
-dropped and counted rather than delivered late (no replay of stale results after an
-outage). A result too large for its topic (``TopicSizeLimits``) is downsampled until it
-fits, and dropped and counted only when it cannot be.
+processing loop for long. Results and heartbeats the broker has not confirmed within a
+few seconds are dropped and counted rather than delivered late (no replay of stale
+results after an outage); command responses and job snapshots go through a second
+producer that keeps trying for a minute, so a broker blip never loses the answer to a
+command that was applied. A result too large for its topic (``TopicSizeLimits``) is
+downsampled until it fits, and dropped and counted only when it cannot be.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from livedata.core.processor import STATUS_INTERVAL_NS
 from livedata.core.results import Result
 from livedata.core.snapshot import JobSnapshot
 from livedata.core.status import JobStatus, ServiceStatus
+from livedata.kafka.client_defaults import RECONNECT_BACKOFF_MAX_MS
 from livedata.kafka.downsample import downsample_to_fit
 from livedata.kafka.settings import MAX_MESSAGE_BYTES, KafkaSettings
 from livedata.kafka.size_limits import TopicSizeLimits
@@ -52,16 +55,19 @@ LINGER_MS = 5
 ERROR_LOG_INTERVAL_S = 10.0
 
 DELIVERY_TIMEOUT_S = 5.0
-"""librdkafka's ``message.timeout.ms``: what the broker has not confirmed within this long
-is dropped and counted (``delivery_failed``) instead of being delivered later. Live
-results, heartbeats and raw pulses are stale after a few seconds; librdkafka's default
-(5 minutes) would replay minutes of them after a broker outage. Snapshots and answers
-lost this way are covered elsewhere: snapshots are republished every minute, and an
-unanswered command is reported failed by its sender."""
+"""librdkafka's ``message.timeout.ms`` for data: what the broker has not confirmed within
+this long is dropped and counted (``delivery_failed``) instead of being delivered later.
+Live results, heartbeats and raw pulses are stale after a few seconds; librdkafka's
+default (5 minutes) would replay minutes of them after a broker outage."""
 
-RECONNECT_BACKOFF_MAX_MS = 2000
-"""Longest pause between attempts to reach a broker that is away (librdkafka: 10 s), so
-clients are back within ~2 s of the broker (QUALITY.md: resume within ~15 s)."""
+CONTROL_DELIVERY_TIMEOUT_S = 60.0
+"""``message.timeout.ms`` for command responses and job snapshots: they are not stale
+after a blip. An ACK dropped after 5 s would make the dashboard report a job that runs
+as failed; a late one corrects it. A minute covers a broker restart (services resume
+within ~15 s) and stays within what a sender waits for before it gives up."""
+
+CONTROL_KINDS = frozenset({StreamKind.RESPONSES, StreamKind.JOBS})
+"""What goes through the control producer."""
 
 
 def producer_config(settings: KafkaSettings) -> dict[str, Any]:
@@ -78,13 +84,39 @@ def producer_config(settings: KafkaSettings) -> dict[str, Any]:
     }
 
 
+def control_producer_config(settings: KafkaSettings) -> dict[str, Any]:
+    """``producer_config`` for command responses and job snapshots: kept for a minute."""
+    return {
+        **producer_config(settings),
+        "message.timeout.ms": int(CONTROL_DELIVERY_TIMEOUT_S * 1000),
+    }
+
+
 class KafkaSink:
     """A ``MessageSink`` publishing one instrument's service outputs."""
 
     def __init__(
-        self, *, settings: KafkaSettings, instrument: str, producer: Producer | None = None
+        self,
+        *,
+        settings: KafkaSettings,
+        instrument: str,
+        producer: Producer | None = None,
+        control_producer: Producer | None = None,
     ) -> None:
-        self._producer = producer or Producer(producer_config(settings))
+        """``producer`` and ``control_producer`` replace the ones built from ``settings``
+        (tests); a given ``producer`` serves both unless ``control_producer`` is given."""
+        # ``is None``: a Producer with nothing queued is falsy (it has a ``__len__``).
+        self._producer = producer if producer is not None else Producer(producer_config(settings))
+        if control_producer is None:
+            control_producer = (
+                producer if producer is not None else Producer(control_producer_config(settings))
+            )
+        self._control_producer = control_producer
+        self._producers = (
+            (self._producer,)
+            if self._control_producer is self._producer
+            else (self._producer, self._control_producer)
+        )
         self._topics = {
             StreamKind.RESULTS: topic_name(instrument, Topic.DATA),
             StreamKind.RESPONSES: topic_name(instrument, Topic.RESPONSES),
@@ -121,11 +153,20 @@ class KafkaSink:
                 self._log_error("encode_failed", error=str(err))
                 continue
             if payload is not None:
-                self._produce(topic, payload, message.timestamp)
-        self._producer.poll(0)
+                producer = (
+                    self._control_producer
+                    if message.stream.kind in CONTROL_KINDS
+                    else self._producer
+                )
+                self._produce(producer, topic, payload, message.timestamp)
+        for producer in self._producers:
+            producer.poll(0)
 
     def flush(self, timeout_s: float) -> None:
-        remaining = self._producer.flush(timeout_s)
+        deadline = time.monotonic() + timeout_s
+        remaining = 0
+        for producer in self._producers:
+            remaining += producer.flush(max(0.0, deadline - time.monotonic()))
         if remaining:
             logger.warning("sink_flush_incomplete", undelivered=remaining)
 
@@ -196,10 +237,10 @@ class KafkaSink:
         title = result.title.encode()[:room].decode(errors="ignore")
         return _encode_result(result, shrunk.data, timestamp, f"{title} {note}".lstrip())
 
-    def _produce(self, topic: str, payload: bytes, timestamp_ns: int) -> None:
+    def _produce(self, producer: Producer, topic: str, payload: bytes, timestamp_ns: int) -> None:
         for _ in range(FULL_QUEUE_RETRIES):
             try:
-                self._producer.produce(
+                producer.produce(
                     topic,
                     payload,
                     timestamp=timestamp_ns // 1_000_000,
@@ -208,7 +249,7 @@ class KafkaSink:
                 self.counters["produced"] += 1
                 return
             except BufferError:
-                self._producer.poll(FULL_QUEUE_WAIT_S)
+                producer.poll(FULL_QUEUE_WAIT_S)
             except KafkaException as err:  # e.g. MSG_SIZE_TOO_LARGE: this message only
                 self.counters["rejected_by_producer"] += 1
                 if err.args[0].code() == KafkaError.MSG_SIZE_TOO_LARGE:

@@ -1,10 +1,12 @@
 """The Kafka message source: a consumer thread feeding a bounded, latest-wins queue.
 
 The thread consumes, decodes and routes (decoding is cheap: arrays are views into the
-message buffers) and appends each poll's messages as one chunk. When the queued data
-passes its byte budget, or has waited longer than its age limit, the OLDEST chunks'
-data is dropped and counted, so a slow processor sees fresh data instead of a growing
-backlog; control messages (commands, ROIs, run transitions) are never dropped.
+message buffers) and appends each poll's messages as one chunk to a ``SourceQueue``.
+When the queued data passes its byte budget, or the processor is falling behind and
+data waited longer than the age limit, the OLDEST chunks' data is dropped and counted,
+so a slow processor sees fresh data instead of a growing backlog. A processor that
+keeps up loses nothing, however long its steps; control messages (commands, ROIs, run
+transitions) and log samples are never dropped.
 
 The consumer is an ``AssignedConsumer``: it keeps its assignment through topics that
 are missing at start, deleted and recreated, or rotated by the embedded broker.
@@ -14,9 +16,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -24,9 +25,10 @@ from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaError
 
 from livedata.core.message import Message
 from livedata.kafka.assigned_consumer import AssignedConsumer
+from livedata.kafka.client_defaults import RECONNECT_BACKOFF_MAX_MS
 from livedata.kafka.ingress import Ingress
 from livedata.kafka.settings import MAX_MESSAGE_BYTES, KafkaSettings
-from livedata.kafka.sink import RECONNECT_BACKOFF_MAX_MS
+from livedata.kafka.source_queue import SourceQueue
 
 logger = structlog.get_logger(__name__)
 
@@ -35,12 +37,12 @@ QUEUE_MAX_BYTES = 1 << 30
 would only make results staler; less would drop data at normal peak bursts."""
 
 QUEUE_MAX_AGE_S = 1.0
-"""Data that waited this long for the processor is dropped: the processor takes the whole
-queue every step and a healthy step is far shorter (a window of 1e7 events is processed
-in ~0.5 s), so only a processor that cannot keep up gets here. Without an age limit the
-byte budget alone would let a slow service at a modest rate fall minutes behind (1 GiB
-is minutes at 1e6 events/s); with it, the data a step takes is at most this old and
-results stay a few seconds fresh under overload (QUALITY.md)."""
+"""Data that waited this long is dropped while the processor is falling behind (see
+``SourceQueue``), never while it keeps up. Without an age limit the byte budget alone
+would let a slow service at a modest rate fall minutes behind (1 GiB is minutes at 1e6
+events/s); with it, a step of an overloaded processor takes at most this much data, so
+at F times its capacity a step lasts ~F seconds and results stay a few seconds fresh
+(QUALITY.md). A processor that keeps up takes data as old as its longest step."""
 
 CONSUME_BATCH = 1000
 """Messages per consume call: large enough to amortise the call, small enough that a
@@ -54,14 +56,6 @@ ERROR_LOG_INTERVAL_S = 10.0
 """Consumer errors repeat while a broker is away; each kind is logged once per interval."""
 
 
-@dataclass(slots=True)
-class _Chunk:
-    messages: list[Message[Any]]
-    nbytes: int
-    arrived: float
-    """``time.monotonic()`` when it was queued."""
-
-
 class KafkaSource:
     """A ``MessageSource`` reading an instrument's topics from the newest offset."""
 
@@ -73,11 +67,10 @@ class KafkaSource:
         group_id: str,
         max_queue_bytes: int = QUEUE_MAX_BYTES,
         max_queue_age_s: float = QUEUE_MAX_AGE_S,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._settings = settings
         self._ingress = ingress
-        self._max_bytes = max_queue_bytes
-        self._max_age_s = max_queue_age_s
         control = ingress.control_topics()
         # Data is read from the newest offset. Control topics are small and read from
         # their start, filtered by timestamp below: a command sent while the newest
@@ -98,14 +91,14 @@ class KafkaSource:
             {t: OFFSET_BEGINNING if t in control else OFFSET_END for t in ingress.topics()},
             # Before the service announces itself: what is sent after that is read.
             assign_now=True,
+            # Past an oversized message only live data is skipped, never a command.
+            skippable_topics=[t for t in ingress.topics() if t not in control],
         )
         self._started_ms = time.time_ns() // 1_000_000
-        self._queue: deque[_Chunk] = deque()
-        self._queued_bytes = 0
-        self._cond = threading.Condition()
+        self._queue = SourceQueue(max_bytes=max_queue_bytes, max_age_s=max_queue_age_s, clock=clock)
         self._stop = threading.Event()
         self.counters: Counter[str] = Counter()
-        """consumed, dropped_messages, dropped_chunks, before_start, consumer_errors."""
+        """consumed, before_start, consumer_errors (the queue counts what it sheds)."""
         self._last_error_log: dict[str, float] = {}
         self._thread = threading.Thread(target=self._run, name="kafka-source", daemon=True)
 
@@ -120,18 +113,17 @@ class KafkaSource:
     # -- MessageSource -----------------------------------------------------------
 
     def get_messages(self) -> Sequence[Message[Any]]:
-        with self._cond:
-            if not self._queue:
-                self._cond.wait(GET_TIMEOUT_S)
-            self._shed(time.monotonic())
-            chunks = list(self._queue)
-            self._queue.clear()
-            self._queued_bytes = 0
-        return [m for chunk in chunks for m in chunk.messages]
+        return self._queue.take(GET_TIMEOUT_S)
+
+    def pending_messages(self) -> int:
+        """Messages queued for the next ``get_messages`` (for tests and diagnostics)."""
+        return self._queue.pending_messages()
 
     def stats(self) -> Mapping[str, Any]:
         return {
             **dict(self.counters),
+            # dropped_chunks, dropped_messages = dropped_by_age + dropped_by_bytes
+            **dict(self._queue.counters),
             # rotations_followed, topics_lost, topics_reassigned, partitions_added
             **dict(self._consumer.counters),
             "assigned_topics": len(self._consumer.assigned_topics()),
@@ -170,33 +162,7 @@ class KafkaSource:
                 messages.append(message)
                 nbytes += len(value)
         if messages:
-            self._enqueue(_Chunk(messages, nbytes, time.monotonic()))
-
-    def _enqueue(self, chunk: _Chunk) -> None:
-        with self._cond:
-            self._queue.append(chunk)
-            self._queued_bytes += chunk.nbytes
-            self._shed(chunk.arrived)
-            self._cond.notify()
-
-    def _shed(self, now: float) -> None:
-        """Drop the oldest chunks' data while the queue is over its byte budget (the
-        newest chunk stays) or they waited longer than the age limit."""
-        stale_before = now - self._max_age_s
-        control: list[Message[Any]] = []
-        while self._queue and (
-            (self._queued_bytes > self._max_bytes and len(self._queue) > 1)
-            or self._queue[0].arrived < stale_before
-        ):
-            oldest = self._queue.popleft()
-            self._queued_bytes -= oldest.nbytes
-            kept = [m for m in oldest.messages if m.stream.is_control]
-            control.extend(kept)
-            if len(kept) < len(oldest.messages):
-                self.counters["dropped_chunks"] += 1
-                self.counters["dropped_messages"] += len(oldest.messages) - len(kept)
-        if control:  # commands are never shed: they go first, in order, as fresh
-            self._queue.appendleft(_Chunk(control, 0, now))
+            self._queue.put(messages, nbytes)
 
     def _on_error(self, kafka_message: Any, error: KafkaError) -> None:
         # Lost topics are unassigned and taken again by the AssignedConsumer itself.
