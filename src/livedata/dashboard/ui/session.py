@@ -12,9 +12,10 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import panel as pn
+from panel.io.callbacks import PeriodicCallback
 
 from livedata.dashboard.access import User
-from livedata.dashboard.ui.ack import FrameAck
+from livedata.dashboard.ui.ack import FrameAck, frame_due
 from livedata.dashboard.ui.context import DashboardContext
 from livedata.dashboard.ui.format import escape
 from livedata.dashboard.ui.livehtml import LiveHTML
@@ -23,8 +24,9 @@ from livedata.dashboard.ui.status_tab import LEVEL_COLORS, StatusTab
 from livedata.dashboard.ui.workflows_tab import WorkflowsTab
 
 STALL_S = 10.0
-"""A browser that has not confirmed a frame for this long gets the next one anyway (a
-hidden tab paints nothing, and a lost confirmation must not freeze a session)."""
+"""A browser that has received a frame but not drawn it for this long gets the next one
+anyway (a hidden tab paints nothing). One that has not even received it gets nothing:
+it is frozen, and what would be sent would only pile up in front of it (``ack``)."""
 
 
 class TabView(Protocol):
@@ -96,7 +98,9 @@ class Session:
 
     def _start(self) -> None:
         self._tick()
-        pn.state.add_periodic_callback(self._tick, period=self.ctx.tick_ms)
+        # background: Panel would otherwise mark the server busy around every tick (its
+        # loading-indicator bookkeeping, ~0.5 ms a tick) for a timer that never ends.
+        PeriodicCallback(callback=self._tick, period=self.ctx.tick_ms, background=True).start()
 
     def _destroyed(self, _context: Any) -> None:
         self.ctx.metrics.sessions_open -= 1
@@ -112,8 +116,9 @@ class Session:
     def _tick(self, force: bool = False) -> None:
         metrics = self.ctx.metrics
         metrics.ticks += 1
-        behind = self.ack.ack < self.ack.seq
-        if behind and not force and time.monotonic() - self._sent_at < STALL_S:
+        ack = self.ack
+        waited = time.monotonic() - self._sent_at
+        if not force and not frame_due(ack.seq, ack.received, ack.ack, waited, STALL_S):
             metrics.ticks_skipped += 1
             self._waiting = True
             return
