@@ -21,6 +21,7 @@ from livedata.core.identity import JobId, WorkflowId
 from livedata.core.workflow import WorkflowSpec
 from livedata.dashboard.access import LOCAL_USER, User
 from livedata.dashboard.contract import Backend, JobRow
+from livedata.dashboard.gate import CommandGate, GatedGridLibrary
 from livedata.dashboard.policy.grid import Grid, GridError, Tab, check_grid
 from livedata.dashboard.policy.grid_files import GridLibrary, load_template, template_names
 from livedata.dashboard.ui.frames import FrameCache
@@ -131,10 +132,13 @@ class DashboardContext:
 
     def for_session(self, user: User, backend: Backend) -> DashboardContext:
         """This context as one user's session sees it: everything shared, but its
-        ``user`` and its ``backend`` (a ``CommandGate`` that checks the user's role)."""
+        ``user``, its ``backend`` (a ``CommandGate`` that checks the user's role) and,
+        behind such a gate, its ``grids`` (saving and deleting checked the same way)."""
         view = copy.copy(self)
         view.user = user
         view.backend = backend
+        if isinstance(backend, CommandGate):  # grid writes: operators only, audited
+            view.grids = GatedGridLibrary(self.grids, backend)
         return view
 
     @property

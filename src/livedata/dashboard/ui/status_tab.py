@@ -5,6 +5,7 @@ for ages and staleness, once a second."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 
 import panel as pn
 
@@ -18,6 +19,7 @@ from livedata.dashboard.ui.format import (
     rejected_html,
     service_state_badge,
 )
+from livedata.dashboard.ui.left_out import LEFT_OUT_TIP, events_left_out_by_job, left_out_html
 from livedata.dashboard.ui.livehtml import LiveHTML
 
 NS = 1_000_000_000
@@ -38,8 +40,15 @@ _TABLE_STYLE = (
 )
 
 
-def _table(css: str, headers: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers)
+def _table(
+    css: str, headers: list[str], rows: list[list[str]], tips: Mapping[str, str] | None = None
+) -> str:
+    """An HTML table; ``tips`` gives some headers a tooltip."""
+    tips = tips or {}
+    head = "".join(
+        f"<th title='{escape(tips[h])}'>{escape(h)}</th>" if h in tips else f"<th>{escape(h)}</th>"
+        for h in headers
+    )
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return f"{_TABLE_STYLE}<table class='ld-table {css}'><tr>{head}</tr>{body}</table>"
 
@@ -74,7 +83,10 @@ def services_html(rows: list[ServiceRow], now_ns: int) -> str:
     return _table("ld-services", headers, body)
 
 
-def jobs_html(rows: list[JobRow], now_ns: int) -> str:
+def jobs_html(
+    rows: list[JobRow], now_ns: int, left_out: Mapping[str, Mapping[str, int]] | None = None
+) -> str:
+    """The jobs table; ``left_out`` is ``events_left_out_by_job`` of the services."""
     if not rows:
         return "<i>No jobs.</i>"
     body = []
@@ -86,11 +98,13 @@ def jobs_html(rows: list[JobRow], now_ns: int) -> str:
                 f"<b>{escape(status.job_id.source_name)}</b>",
                 f"<code>{str(status.job_id.job_number)[:8]}</code>",
                 job_state_badge(status.state, row.liveness),
+                left_out_html(status.job_id, left_out or {}),
                 format_duration((now_ns - row.last_seen_ns) / NS) + " ago",
                 escape((status.error or status.warning or "")[:300]),
             ]
         )
-    return _table("ld-jobs", ["workflow", "source", "job", "state", "last seen", "message"], body)
+    headers = ["workflow", "source", "job", "state", "left out", "last seen", "message"]
+    return _table("ld-jobs", headers, body, tips={"left out": LEFT_OUT_TIP})
 
 
 def log_html(entries: list[Notification]) -> str:
@@ -133,9 +147,11 @@ class StatusTab:
         if stamp == self._seen:
             return 0
         self._seen = stamp
+        services = backend.status.services(now_ns)
+        left_out = events_left_out_by_job(services)
         for pane, text in (
-            (self.services, services_html(backend.status.services(now_ns), now_ns)),
-            (self.jobs, jobs_html(backend.status.jobs(now_ns), now_ns)),
+            (self.services, services_html(services, now_ns)),
+            (self.jobs, jobs_html(backend.status.jobs(now_ns), now_ns, left_out)),
             (self.log, log_html(backend.notifications.entries())),
         ):
             if pane.html != text:
