@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from confluent_kafka import OFFSET_END, Producer
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from livedata.cli.watch import tail_consumer
@@ -84,6 +84,26 @@ def test_reads_what_is_sent_after_construction(
         values = read_until(consumer, {b"after"})
         assert b"after" in values
         assert not consumer.follows_rotations or consumer.held_topics() == []
+    finally:
+        consumer.close()
+
+
+def test_a_control_topic_is_assigned_at_its_concrete_first_offset(
+    kafka_settings: KafkaSettings, topic: str, producer: Producer
+) -> None:
+    """Not at the logical "beginning": librdkafka's own lookup of it can fail when an
+    oversized fetch on the same connection breaks it, and it then starts at the end,
+    skipping the commands queued before the service started."""
+    send(producer, topic, b"queued-1", b"queued-2")
+    consumer = AssignedConsumer(
+        {**kafka_settings.client_config(), "group.id": "test", "enable.auto.commit": False},
+        {topic: OFFSET_BEGINNING},
+    )
+    try:
+        (assigned,) = consumer.assignment()
+        low, _ = consumer.get_watermark_offsets(assigned, timeout=5)
+        assert assigned.offset == low >= 0
+        assert {b"queued-1", b"queued-2"} <= set(read_until(consumer, {b"queued-1", b"queued-2"}))
     finally:
         consumer.close()
 

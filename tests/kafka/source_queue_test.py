@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from livedata.core.endpoints import ReportsBufferedBytes
 from livedata.core.message import Message, StreamId, StreamKind
+from livedata.kafka.source import KafkaSource
 from livedata.kafka.source_queue import SourceQueue
 
 DATA = StreamId(kind=StreamKind.DETECTOR_EVENTS, name="panel_0")
@@ -156,3 +158,17 @@ def test_data_over_the_byte_budget_is_counted_apart_from_age() -> None:
     assert [m.value for m in taken if m.stream == DATA] == [3, 4]
     assert [m.value for m in taken if m.stream == LOG] == [0, 1, 2, 3, 4]
     assert queue.counters == {"dropped_chunks": 3, "dropped_messages": 3, "dropped_by_bytes": 3}
+
+
+def test_queued_bytes_are_reported_until_taken() -> None:
+    clock = FakeClock()
+    queue = SourceQueue(max_bytes=10_000, max_age_s=MAX_AGE_S, clock=clock)
+    queue.put([message(DATA, 1)], 300)
+    queue.put([message(DATA, 2)], 200)
+    assert queue.buffered_bytes() == 500
+    queue.take(0.0)
+    assert queue.buffered_bytes() == 0
+
+
+def test_the_kafka_source_reports_its_queue_to_the_memory_guard() -> None:
+    assert issubclass(KafkaSource, ReportsBufferedBytes)

@@ -360,19 +360,25 @@ class AssignedConsumer(Consumer):
             self._unproven[topic] = (now + FLOW_CHECK_S, retries + 1)
 
     def _resolve(self, topic: str, partition: int, offset: int) -> int:
-        """``OFFSET_END`` as the concrete end offset, looked up now: librdkafka would look
-        it up only later, and skip what is produced in between (a result or an event
-        sent right after a service announced itself). Where the broker's end lags (the
-        embedded one's can lag one batch), the timestamp filters drop the older rest."""
-        if offset != OFFSET_END:
+        """A logical start offset as the concrete offset, looked up now.
+
+        ``OFFSET_END``: librdkafka would look it up only later, and skip what is produced
+        in between (a result or an event sent right after a service announced itself).
+        Where the broker's end lags (the embedded one's can lag one batch), the
+        timestamp filters drop the older rest. ``OFFSET_BEGINNING``: librdkafka's own
+        lookup can fail when a fetch on the same connection breaks it (a response over
+        ``receive.message.max.bytes``), and it then falls back to ``auto.offset.reset``,
+        the end: a command queued before the service started would be skipped."""
+        if offset not in (OFFSET_END, OFFSET_BEGINNING):
             return offset
         try:
-            _, high = self.get_watermark_offsets(
+            low, high = self.get_watermark_offsets(
                 TopicPartition(topic, partition), timeout=LOOKUP_TIMEOUT_S
             )
         except KafkaException:
-            return OFFSET_END  # looked up by librdkafka later, as before
-        return int(high) if high >= 0 else OFFSET_END
+            return offset  # looked up by librdkafka later, as before
+        mark = int(high) if offset == OFFSET_END else int(low)
+        return mark if mark >= 0 else offset
 
     def _forget(self, topic: str) -> list[TopicPartition]:
         partitions = self._assigned.pop(topic, [])

@@ -119,6 +119,10 @@ class KafkaSource:
         """Messages queued for the next ``get_messages`` (for tests and diagnostics)."""
         return self._queue.pending_messages()
 
+    def buffered_bytes(self) -> int:
+        """Bytes queued for the processor (``ReportsBufferedBytes``, for the memory guard)."""
+        return self._queue.buffered_bytes()
+
     def stats(self) -> Mapping[str, Any]:
         return {
             **dict(self.counters),

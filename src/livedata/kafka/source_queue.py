@@ -92,6 +92,11 @@ class SourceQueue:
         with self._cond:
             return sum(len(chunk.messages) for chunk in self._chunks)
 
+    def buffered_bytes(self) -> int:
+        """Payload bytes queued now (what the memory guard must not blame on a job)."""
+        with self._cond:
+            return self._bytes
+
     def put(self, messages: list[Message[Any]], nbytes: int) -> None:
         with self._cond:
             now = self._clock()
