@@ -1,5 +1,6 @@
 """Memory readings, limits and the size estimate the memory guard blames jobs with."""
 
+import mmap
 import os
 from collections import deque
 from dataclasses import dataclass
@@ -78,10 +79,12 @@ def test_rss_is_the_second_field_of_statm_in_pages(tmp_path) -> None:
 
 
 def test_rss_of_this_process_grows_with_what_it_touches() -> None:
-    before = process_rss_bytes()
-    ballast = np.ones(64 * MIB, dtype=np.uint8)
-    assert process_rss_bytes() - before > 48 * MIB
-    del ballast
+    # A fresh anonymous mapping: a numpy array could reuse pages malloc already holds
+    # resident (a free chunk left in the heap by earlier tests), and RSS would not move.
+    with mmap.mmap(-1, 64 * MIB) as ballast:
+        before = process_rss_bytes()
+        ballast.write(b"\x01" * (64 * MIB))
+        assert process_rss_bytes() - before > 48 * MIB
 
 
 def fake_cgroups(tmp_path, own_cgroup: str, limits: dict[str, str]):
