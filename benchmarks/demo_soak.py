@@ -33,21 +33,23 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
+import scipp as sc
 
-from livedata.cli.watch import tail_consumer
+from livedata.cli.watch import decode_result, messages, tail_consumer
 from livedata.config.topics import Topic, topic_name
+from livedata.core.identity import ResultKey
 from livedata.core.memory import describe_bytes, parse_size
 from livedata.kafka.broker_guard import default_budget_bytes
 from livedata.kafka.embedded_broker import free_port
 from livedata.kafka.settings import KafkaSettings
-from livedata.protocol.da00 import decode_da00
 from livedata.protocol.errors import DecodeError
-from livedata.protocol.heartbeats import ServiceHeartbeat, decode_heartbeat
-from livedata.protocol.result_key import decode_result_key
+from livedata.protocol.heartbeats import JobHeartbeat, ServiceHeartbeat, decode_heartbeat
 
 TICKS = os.sysconf("SC_CLK_TCK")
 INSTRUMENT = "dummy"
@@ -64,6 +66,7 @@ PROCESSES = (
 )
 SERVICES = ("detector_data", "monitor_data", "data_reduction", "timeseries")
 START_TIMEOUT_S = 180.0
+T = TypeVar("T")
 
 _TIME = r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+)Z"
 ROTATED = re.compile(_TIME + r".*broker_rotated\s.*rss_after=(\d+) rss_before=(\d+).*tier=(\w+)")
@@ -106,6 +109,27 @@ def children(pid: int) -> dict[str, int]:
     return found
 
 
+def follow(
+    settings: KafkaSettings,
+    role: Topic,
+    stop: threading.Event,
+    decode: Callable[[bytes], T],
+    take: Callable[[T], None],
+) -> None:
+    """Hand what ``decode`` makes of each new message on the instrument's ``role`` topic
+    to ``take``, until ``stop``; messages it cannot decode are skipped."""
+    consumer = tail_consumer(settings, topic_name(INSTRUMENT, role))
+    try:
+        for message in messages(consumer, until=stop.is_set):
+            try:
+                decoded = decode(message.value() or b"")
+            except DecodeError:
+                continue
+            take(decoded)
+    finally:
+        consumer.close()
+
+
 @dataclass
 class Results:
     """What the results topic shows of the detector view, collected on a thread."""
@@ -118,29 +142,20 @@ class Results:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def read(self, settings: KafkaSettings, stop: threading.Event) -> None:
-        consumer = tail_consumer(settings, topic_name(INSTRUMENT, Topic.DATA))
-        try:
-            while not stop.is_set():
-                for message in consumer.consume(200, 0.2):
-                    if message.error() is not None:
-                        continue
-                    try:
-                        source_name, _, data = decode_da00(message.value() or b"")
-                        key = decode_result_key(source_name)
-                    except DecodeError:
-                        continue
-                    now = time.time()
-                    if key.workflow_id.name != VIEW or key.output_name != "counts_total":
-                        with self.lock:
-                            self.other += 1
-                        continue
-                    end = int(data.coords["time"].value)
-                    start = int(data.coords["start_time"].value)
-                    with self.lock:
-                        self.counts.append((now, (end - start) / 1e9, float(data.sum().value)))
-                        self.ages.append((now, now - end / 1e9))
-        finally:
-            consumer.close()
+        follow(settings, Topic.DATA, stop, decode_result, self.take)
+
+    def take(self, result: tuple[ResultKey, sc.DataArray]) -> None:
+        key, data = result
+        now = time.time()
+        if key.workflow_id.name != VIEW or key.output_name != "counts_total":
+            with self.lock:
+                self.other += 1
+            return
+        end = int(data.coords["time"].value)
+        start = int(data.coords["start_time"].value)
+        with self.lock:
+            self.counts.append((now, (end - start) / 1e9, float(data.sum().value)))
+            self.ages.append((now, now - end / 1e9))
 
     def between(self, t0: float, t1: float) -> tuple[float, list[float]]:
         with self.lock:
@@ -157,21 +172,12 @@ class Heartbeats:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def read(self, settings: KafkaSettings, stop: threading.Event) -> None:
-        consumer = tail_consumer(settings, topic_name(INSTRUMENT, Topic.HEARTBEAT))
-        try:
-            while not stop.is_set():
-                for message in consumer.consume(200, 0.2):
-                    if message.error() is not None:
-                        continue
-                    try:
-                        beat = decode_heartbeat(message.value() or b"")
-                    except DecodeError:
-                        continue
-                    if isinstance(beat, ServiceHeartbeat):
-                        with self.lock:
-                            self.newest[beat.status.service_name] = beat
-        finally:
-            consumer.close()
+        follow(settings, Topic.HEARTBEAT, stop, decode_heartbeat, self.take)
+
+    def take(self, beat: ServiceHeartbeat | JobHeartbeat) -> None:
+        if isinstance(beat, ServiceHeartbeat):
+            with self.lock:
+                self.newest[beat.status.service_name] = beat
 
     def counter(self, service: str, group: str, name: str) -> int | None:
         """``stream_stats[group][name]`` of the service's newest heartbeat, if any."""

@@ -15,24 +15,21 @@ import numpy as np
 import pytest
 import scipp as sc
 
-from livedata.core.batching import DataTimeBatcher
 from livedata.core.control import JobAction, Schedule
 from livedata.core.identity import JobId, WorkflowId
 from livedata.core.job import Job
-from livedata.core.job_manager import JobManager
 from livedata.core.job_stats import MAX_JOBS_LISTED, jobs_section
 from livedata.core.message import Message, StreamId, StreamKind
-from livedata.core.processor import OrchestratingProcessor, ServiceIdentity
-from livedata.core.status import ServiceState, ServiceStatus
+from livedata.core.status import ServiceStatus
 from livedata.core.values import EventBatch
-from livedata.core.workflow import WorkflowRegistry, WorkflowSpec
-from livedata.protocol.heartbeats import (
-    ServiceHeartbeat,
-    decode_heartbeat,
-    encode_service_heartbeat,
+from livedata.core.workflow import WorkflowSpec
+from livedata.testing.messages import (
+    T0,
+    heartbeat_via_wire,
+    job_command,
+    service_status,
+    start_command,
 )
-from livedata.testing import FakeClock, FakeSink, FakeSource
-from livedata.testing.messages import T0, job_command, start_command
 from livedata.workflows.detector_view import (
     DetectorViewParams,
     DetectorViewWorkflow,
@@ -66,48 +63,16 @@ def build_view(*, source_name: str, params: Any, aux_source_names: Mapping[str, 
     return DetectorViewWorkflow(source_name=source_name, layout=Panel(), params=params)
 
 
-class Rig:
-    def __init__(self) -> None:
-        self.clock = FakeClock(T0)
-        self.source = FakeSource()
-        self.sink = FakeSink()
-        registry = WorkflowRegistry()
-        registry.register(SPEC, build_view)
-        self.jobs = JobManager(instrument="test", registry=registry)
-        self.processor = OrchestratingProcessor(
-            identity=ServiceIdentity(
-                instrument="test", service_name="detector_data", worker_id="w1"
-            ),
-            source=self.source,
-            sink=self.sink,
-            batcher=DataTimeBatcher(clock=self.clock),
-            job_manager=self.jobs,
-            clock=self.clock,
-        )
+def start(rig, source: str = "panel_0", **params: Any) -> JobId:
+    message = start_command(SPEC.workflow_id, source, params=params)
+    rig.step(message)
+    return message.value.job_id
 
-    def step(self, *messages: Message[Any], advance_s: float = 0.0) -> None:
-        self.clock.advance(advance_s)
-        newest = max((m.timestamp for m in messages), default=0)
-        if newest > self.clock.now_ns():
-            self.clock.set(newest)
-        self.source.push(*messages)
-        self.processor.process()
 
-    def start(self, source: str = "panel_0", **params: Any) -> JobId:
-        message = start_command(SPEC.workflow_id, source, params=params)
-        self.step(message)
-        return message.value.job_id
-
-    def heartbeat(self) -> ServiceStatus:
-        """The next service status, as a consumer decodes it from the wire."""
-        self.step(advance_s=2.0)
-        status = self.sink.service_statuses[-1]
-        wire = encode_service_heartbeat(
-            status, software_version="1", host_name="h", process_id=1, update_interval_ms=2000
-        )
-        decoded = decode_heartbeat(wire)
-        assert isinstance(decoded, ServiceHeartbeat)
-        return decoded.status
+def heartbeat(rig) -> ServiceStatus:
+    """The next service status, as a consumer decodes it from the wire."""
+    rig.step(advance_s=2.0)
+    return heartbeat_via_wire(rig.sink.service_statuses[-1]).status
 
 
 def events(timestamp: int, pixel_ids: list[int], toa: list[int] | None = None, source="panel_0"):
@@ -126,46 +91,47 @@ def events(timestamp: int, pixel_ids: list[int], toa: list[int] | None = None, s
 
 
 @pytest.fixture
-def rig() -> Rig:
-    return Rig()
+def rig(make_rig):
+    """The conftest processor rig, running the real detector view."""
+    return make_rig(workflows=[(SPEC, build_view)])
 
 
 def test_the_service_heartbeat_counts_each_jobs_events_left_out_by_reason(rig) -> None:
-    job = rig.start()
-    windowed = rig.start("panel_1", toa_range={"start_ns": 0, "stop_ns": 1000})
+    job = start(rig)
+    windowed = start(rig, "panel_1", toa_range={"start_ns": 0, "stop_ns": 1000})
     rig.step(
         events(T0, [*HOSTILE_IDS, 1, 2]),
         events(T0, [3, 4, 99], toa=[10, 5000, 10], source="panel_1"),
         events(T0 + S, [1]),  # closes the window
     )
-    stats = rig.heartbeat().stream_stats
+    stats = heartbeat(rig).stream_stats
     assert stats["jobs"] == {
         str(job): {"events_left_out": {"pixel_out_of_range": 5}},
         str(windowed): {"events_left_out": {"pixel_out_of_range": 1, "outside_toa_window": 1}},
     }
     # Cumulative: a later window adds to the count.
     rig.step(events(T0 + S, [0, 0]), events(T0 + 2 * S, [1]))
-    stats = rig.heartbeat().stream_stats
+    stats = heartbeat(rig).stream_stats
     assert stats["jobs"][str(job)] == {"events_left_out": {"pixel_out_of_range": 7}}
 
 
 def test_a_job_reset_starts_its_count_from_zero(rig) -> None:
-    job = rig.start()
+    job = start(rig)
     rig.step(events(T0, HOSTILE_IDS), events(T0 + S, [1]))
-    assert str(job) in rig.heartbeat().stream_stats["jobs"]
+    assert str(job) in heartbeat(rig).stream_stats["jobs"]
     rig.step(job_command(JobAction.RESET, job_id=job, timestamp=T0 + S))
     # Jobs that left nothing out are not listed, and without any, nor is the section.
-    assert "jobs" not in rig.heartbeat().stream_stats
+    assert "jobs" not in heartbeat(rig).stream_stats
     rig.step(events(T0 + S, [0]), events(T0 + 2 * S, [1]))
-    assert rig.heartbeat().stream_stats["jobs"] == {
+    assert heartbeat(rig).stream_stats["jobs"] == {
         str(job): {"events_left_out": {"pixel_out_of_range": 1}}
     }
 
 
 def test_clean_data_adds_no_jobs_section(rig) -> None:
-    rig.start()
+    start(rig)
     rig.step(events(T0, [1, 2, 16]), events(T0 + S, [1]))
-    stats = rig.heartbeat().stream_stats
+    stats = heartbeat(rig).stream_stats
     assert "jobs" not in stats
     assert stats["messages"] == {"panel_0": 2}
 
@@ -207,21 +173,8 @@ def test_a_full_section_fits_the_heartbeat_bounds() -> None:
         "ingress": {"rejected": {f"stream_{i}": {"truncated": 1} for i in range(300)}},
         "jobs": jobs_section(left_out),
     }
-    status = ServiceStatus(
-        instrument="test",
-        service_name="detector_data",
-        worker_id="w1",
-        state=ServiceState.RUNNING,
-        started_at=T0,
-        active_job_count=200,
-        batch_interval_s=1.0,
-        stream_stats=stats,
-    )
-    wire = encode_service_heartbeat(
-        status, software_version="1", host_name="h", process_id=1, update_interval_ms=2000
-    )
-    decoded = decode_heartbeat(wire)
-    assert isinstance(decoded, ServiceHeartbeat)
+    status = service_status(stats, instrument="test", active_job_count=200)
+    decoded = heartbeat_via_wire(status)
     assert decoded.status.stream_stats["jobs"] == stats["jobs"]
 
 

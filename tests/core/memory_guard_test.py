@@ -16,10 +16,9 @@ from livedata.core.memory_guard import (
     MemoryGuard,
     job_to_stop,
 )
-from livedata.core.processor import OrchestratingProcessor, ServiceIdentity
 from livedata.core.status import JobState
 from livedata.core.workflow import WorkflowRegistry
-from livedata.testing import FakeClock, FakeSink, FakeSource
+from livedata.testing import FakeClock, FakeSource
 from livedata.testing.messages import T0, event_message, job_command, start_command
 from livedata.testing.workflows import (
     event_count_factory,
@@ -278,10 +277,13 @@ RUNAWAY = runaway_spec()
 COUNT = event_count_spec()
 
 
+WORKFLOWS = [(RUNAWAY, runaway_factory), (COUNT, event_count_factory)]
+
+
 def manager() -> JobManager:
     registry = WorkflowRegistry()
-    registry.register(RUNAWAY, runaway_factory)
-    registry.register(COUNT, event_count_factory)
+    for spec, factory in WORKFLOWS:
+        registry.register(spec, factory)
     return JobManager(instrument="test", registry=registry)
 
 
@@ -342,39 +344,15 @@ def test_a_halted_job_ends_when_an_operator_stops_it() -> None:
 # -- in the processor ------------------------------------------------------------------
 
 
-class GuardedRig:
-    """A processor on fakes with a memory guard whose RSS reading the test sets."""
-
-    def __init__(self, *, limit: int = 3 * GIB, source: FakeSource | None = None) -> None:
-        self.clock = FakeClock(T0)
-        self.source = source or FakeSource()
-        self.sink = FakeSink()
-        self.jobs = manager()
-        self.memory = FakeMemory(GIB)
-        self.guard = guard_with(self.memory, limit=limit)
-        self.processor = OrchestratingProcessor(
-            identity=ServiceIdentity(
-                instrument="test", service_name="detector_data", worker_id="w1"
-            ),
-            source=self.source,
-            sink=self.sink,
-            batcher=DataTimeBatcher(clock=self.clock),
-            job_manager=self.jobs,
-            clock=self.clock,
-            memory_guard=self.guard,
-        )
-
-    def step(self, *messages, advance_s: float = 0.0) -> None:
-        self.clock.advance(advance_s)
-        newest = max((m.timestamp for m in messages), default=0)
-        if newest > self.clock.now_ns():
-            self.clock.set(newest)
-        self.source.push(*messages)
-        self.processor.process()
+def guarded_rig(make_rig, *, limit: int, source: FakeSource | None = None):
+    """The conftest processor rig with a memory guard, and the RSS reading the test sets."""
+    memory = FakeMemory(GIB)
+    rig = make_rig(workflows=WORKFLOWS, source=source, memory_guard=guard_with(memory, limit))
+    return rig, memory
 
 
-def test_the_service_stops_the_runaway_job_publishes_why_and_keeps_serving() -> None:
-    rig = GuardedRig(limit=GIB)  # a tenth of it: ~100 MB of state is to blame
+def test_the_service_stops_the_runaway_job_publishes_why_and_keeps_serving(make_rig) -> None:
+    rig, memory = guarded_rig(make_rig, limit=GIB)  # a tenth of it: ~100 MB of state is to blame
     start_runaway = start_command(
         RUNAWAY.workflow_id, "panel_0", params={"ballast_bytes_per_window": 64 * MIB}
     )
@@ -385,14 +363,14 @@ def test_the_service_stops_the_runaway_job_publishes_why_and_keeps_serving() -> 
     for i in range(1, 3):
         rig.step(event_message(T0 + i * S, 10), advance_s=1)
     halted_at = len(rig.sink.job_statuses)
-    rig.memory.rss = GIB + 100 * MIB  # the runaway job holds 128 MiB of ballast by now
+    memory.rss = GIB + 100 * MIB  # the runaway job holds 128 MiB of ballast by now
     rig.step(event_message(T0 + 3 * S, 10), advance_s=1)
     # Published in the same step, without waiting for the next heartbeat period.
     (error,) = [s for s in rig.sink.job_statuses[halted_at:] if s.job_id == runaway_id]
     assert error.state is JobState.ERROR
     assert error.error.startswith("stopped by the memory guard: service RSS 1.1 GiB")
     assert error.error.endswith("this job held 128.0 MiB")
-    rig.memory.rss = GIB
+    memory.rss = GIB
     count_results = len(rig.sink.outputs("cumulative"))
     for i in range(4, 8):
         rig.step(event_message(T0 + i * S, 10), advance_s=1)
@@ -407,10 +385,10 @@ def test_the_service_stops_the_runaway_job_publishes_why_and_keeps_serving() -> 
     assert newest[count_id].state is JobState.ACTIVE
 
 
-def test_the_service_heartbeat_says_when_memory_is_over_with_nobody_to_blame() -> None:
-    rig = GuardedRig(limit=GIB)
+def test_the_service_heartbeat_says_when_memory_is_over_with_nobody_to_blame(make_rig) -> None:
+    rig, memory = guarded_rig(make_rig, limit=GIB)
     rig.step(start_command(COUNT.workflow_id, "panel_0"))
-    rig.memory.rss = 2 * GIB
+    memory.rss = 2 * GIB
     rig.step(event_message(T0 + S, 10), advance_s=2)
     service = rig.sink.service_statuses[-1]
     assert service.error.startswith("service RSS 2.0 GiB over the limit 1.0 GiB; no job")
@@ -431,9 +409,9 @@ class BufferingSource(FakeSource):
         return self.queued
 
 
-def test_the_service_blames_no_job_for_what_its_source_queue_holds() -> None:
+def test_the_service_blames_no_job_for_what_its_source_queue_holds(make_rig) -> None:
     source = BufferingSource()
-    rig = GuardedRig(limit=GIB, source=source)
+    rig, memory = guarded_rig(make_rig, limit=GIB, source=source)
     start_runaway = start_command(
         RUNAWAY.workflow_id, "panel_0", params={"ballast_bytes_per_window": 64 * MIB}
     )
@@ -441,7 +419,7 @@ def test_the_service_blames_no_job_for_what_its_source_queue_holds() -> None:
     for i in range(1, 4):
         rig.step(event_message(T0 + i * S, 10), advance_s=1)
     source.queued = 512 * MIB  # overload: the queue fills towards its bound
-    rig.memory.rss = GIB + 100 * MIB
+    memory.rss = GIB + 100 * MIB
     rig.step(event_message(T0 + 4 * S, 10), advance_s=2)
     service = rig.sink.service_statuses[-1]
     assert service.error.endswith("buffers 512.0 MiB)")

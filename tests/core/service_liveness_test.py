@@ -1,6 +1,7 @@
 """The service loop tells its liveness hook: ready, each completed step, stopping."""
 
 from livedata.core.service import EXIT_ERROR, EXIT_OK, Service
+from livedata.testing.fakes import StepCounter
 
 
 class Recorder:
@@ -17,26 +18,9 @@ class Recorder:
         self.events.append("stopping")
 
 
-class Steps:
-    def __init__(self, *, fail_at: int | None = None) -> None:
-        self.steps = 0
-        self.fail_at = fail_at
-        self.service: Service | None = None
-
-    def process(self) -> None:
-        self.steps += 1
-        if self.steps == self.fail_at:
-            raise RuntimeError("kaput")
-        if self.steps == 3 and self.service is not None:
-            self.service.request_stop()
-
-    def shutdown(self, *, error: str | None = None) -> None:
-        pass
-
-
 def test_every_completed_step_is_reported_between_ready_and_stopping() -> None:
     liveness = Recorder()
-    processor = Steps()
+    processor = StepCounter()
     service = Service(name="t", processor=processor, liveness=liveness)
     processor.service = service
     assert service.run() == EXIT_OK
@@ -45,5 +29,7 @@ def test_every_completed_step_is_reported_between_ready_and_stopping() -> None:
 
 def test_a_failed_step_is_not_progress_and_still_says_stopping() -> None:
     liveness = Recorder()
-    assert Service(name="t", processor=Steps(fail_at=2), liveness=liveness).run() == EXIT_ERROR
+    assert (
+        Service(name="t", processor=StepCounter(fail_at=2), liveness=liveness).run() == EXIT_ERROR
+    )
     assert liveness.events == ["ready", "progress", "stopping"]

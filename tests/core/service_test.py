@@ -9,24 +9,7 @@ import time
 import pytest
 
 from livedata.core.service import EXIT_ERROR, EXIT_FORCED, EXIT_OK, Service
-
-
-class StepCounter:
-    def __init__(self, fail_at: int | None = None, stop: Service | None = None) -> None:
-        self.steps = 0
-        self.fail_at = fail_at
-        self.shutdowns: list[str | None] = []
-        self.service: Service | None = None
-
-    def process(self) -> None:
-        self.steps += 1
-        if self.steps == self.fail_at:
-            raise RuntimeError("kaput")
-        if self.steps == 3 and self.service is not None:
-            self.service.request_stop()
-
-    def shutdown(self, *, error: str | None = None) -> None:
-        self.shutdowns.append(error)
+from livedata.testing.fakes import StepCounter
 
 
 def test_request_stop_ends_the_loop_cleanly() -> None:

@@ -14,7 +14,7 @@ from livedata.core.values import RunStart
 from livedata.kafka.command_client import CommandClient
 from livedata.kafka.topics import create_topics
 from livedata.protocol.ev44 import encode_ev44
-from livedata.protocol.heartbeats import JobHeartbeat, NicosStatus, ServiceHeartbeat
+from livedata.protocol.heartbeats import NicosStatus, ServiceHeartbeat
 from livedata.protocol.run_control import encode_pl72
 from livedata.testing.stack import (
     HeartbeatReader,
@@ -133,13 +133,7 @@ def test_heartbeats_of_services_and_jobs_carry_the_nicos_codes(
     assert service.code is NicosStatus.OK
     assert service.service_id.startswith(f"{dummy.name}:detector_data:")
     assert "messages" in service.status.stream_stats
-    job = beats.wait_for(
-        lambda h: (
-            isinstance(h, JobHeartbeat)
-            and h.status.job_id == job_id
-            and h.status.state is JobState.ACTIVE
-        )
-    )
+    job = beats.wait_for_job(job_id, JobState.ACTIVE)
     assert job.code is NicosStatus.OK
     assert job.service_id == f"panel_0:{job_id.job_number}"
     beats.close()
@@ -170,14 +164,7 @@ def test_sigterm_gives_final_stopped_heartbeats_within_5_s(kafka_settings) -> No
             timeout_s=5,
         )
         assert stopped.code is NicosStatus.DISABLED
-        beats.wait_for(
-            lambda h: (
-                isinstance(h, JobHeartbeat)
-                and h.status.job_id == job_id
-                and h.status.state is JobState.STOPPED
-            ),
-            timeout_s=5,
-        )
+        beats.wait_for_job(job_id, JobState.STOPPED, timeout_s=5)
     finally:
         process.close()
         beats.close()
@@ -207,9 +194,7 @@ def test_sigkill_and_restart_restores_jobs_and_results_resume(kafka_settings) ->
         beats = HeartbeatReader(kafka_settings, "dummy")
         results = ResultReader(kafka_settings, "dummy")
         process = spawn()
-        restored = beats.wait_for(
-            lambda h: isinstance(h, JobHeartbeat) and h.status.job_id == job_id, timeout_s=30
-        )
+        restored = beats.wait_for_job(job_id, timeout_s=30)
         assert restored.status.state is not JobState.STOPPED
         raw = RawProducer(kafka_settings, "dummy")
         for i, batch in enumerate(pulses(14, 50)):

@@ -24,6 +24,7 @@ from livedata.config.topics import Topic, topic_name
 from livedata.core.batching import NS_PER_S
 from livedata.core.control import WorkflowConfig
 from livedata.core.identity import JobId, WorkflowId
+from livedata.core.service import Service
 from livedata.core.status import JobState, ServiceState
 from livedata.core.values import EventBatch
 from livedata.kafka.embedded_broker import EmbeddedBroker, free_port, process_rss_bytes
@@ -32,7 +33,7 @@ from livedata.kafka.sink import DELIVERY_TIMEOUT_S, producer_config
 from livedata.kafka.topics import create_topics
 from livedata.protocol.commands import encode_command
 from livedata.protocol.ev44 import encode_ev44
-from livedata.protocol.heartbeats import JobHeartbeat, ServiceHeartbeat
+from livedata.protocol.heartbeats import ServiceHeartbeat
 from livedata.services.runner import ServiceOptions, build_service
 from livedata.testing.stack import (
     EventStream,
@@ -67,6 +68,18 @@ def started_broker(port: int) -> EmbeddedBroker:
     broker.start()
     broker.wait_ready()
     return broker
+
+
+def detector_data_on_own_broker(
+    port: int, instrument: Instrument
+) -> tuple[KafkaSettings, EmbeddedBroker, Service]:
+    """A broker of this test's on ``port``, the instrument's topics, and a detector_data
+    service built (not started) for it."""
+    settings = settings_for(port)
+    broker = started_broker(port)
+    create_topics(settings, instrument.name)
+    options = ServiceOptions(service_name="detector_data", instrument=instrument.name)
+    return settings, broker, build_service(options, settings=settings, instrument=instrument)
 
 
 def stamped(events: int, reference_time: int) -> EventBatch:
@@ -228,14 +241,7 @@ def test_sigterm_under_load_exits_within_5_s_with_final_stopped_heartbeats(
             timeout_s=5,
         )
         assert stopped.status.error is None
-        beats.wait_for(
-            lambda h: (
-                isinstance(h, JobHeartbeat)
-                and h.status.job_id == job_id
-                and h.status.state is JobState.STOPPED
-            ),
-            timeout_s=5,
-        )
+        beats.wait_for_job(job_id, JobState.STOPPED, timeout_s=5)
     finally:
         if stream is not None:
             stream.stop()
@@ -312,14 +318,11 @@ def test_overload_sheds_counted_data_and_stays_fresh_with_flat_memory(
 ) -> None:
     # In-process, to use a workflow of deliberately small capacity; RSS is then the
     # test process's, which holds nothing else that grows.
-    settings = settings_for(own_port)
     instrument = with_throttled_workflow(
         dataclasses.replace(load_instrument("dummy"), name=instrument_name)
     )
-    broker = started_broker(own_port)
-    create_topics(settings, instrument.name)
-    options = ServiceOptions(service_name="detector_data", instrument=instrument.name)
-    service = RunningService(build_service(options, settings=settings, instrument=instrument))
+    settings, broker, built = detector_data_on_own_broker(own_port, instrument)
+    service = RunningService(built)
     beats = HeartbeatReader(settings, instrument.name)
     results = ResultReader(settings, instrument.name)
     stream: EventStream | None = None
@@ -419,12 +422,9 @@ def test_a_result_over_its_topics_size_limit_is_downsampled(
 def test_an_input_message_over_the_consumers_limit_is_skipped_and_reported(
     own_port: int, instrument_name: str
 ) -> None:
-    settings = settings_for(own_port)
     dummy = dataclasses.replace(load_instrument("dummy"), name=instrument_name)
-    broker = started_broker(own_port)
-    create_topics(settings, instrument_name)
-    options = ServiceOptions(service_name="detector_data", instrument=instrument_name)
-    service = RunningService(build_service(options, settings=settings, instrument=dummy))
+    settings, broker, built = detector_data_on_own_broker(own_port, dummy)
+    service = RunningService(built)
     beats = HeartbeatReader(settings, instrument_name)
     results = ResultReader(settings, instrument_name)
     stream: EventStream | None = None
@@ -466,12 +466,8 @@ def test_an_input_message_over_the_consumers_limit_is_skipped_and_reported(
 def test_a_command_queued_behind_an_oversized_input_message_is_still_applied(
     own_port: int, instrument_name: str
 ) -> None:
-    settings = settings_for(own_port)
     dummy = dataclasses.replace(load_instrument("dummy"), name=instrument_name)
-    broker = started_broker(own_port)
-    create_topics(settings, instrument_name)
-    options = ServiceOptions(service_name="detector_data", instrument=instrument_name)
-    built = build_service(options, settings=settings, instrument=dummy)
+    settings, broker, built = detector_data_on_own_broker(own_port, dummy)
     beats = HeartbeatReader(settings, instrument_name)
     results = ResultReader(settings, instrument_name)
     raw = RawProducer(settings, instrument_name)

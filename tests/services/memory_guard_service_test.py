@@ -17,7 +17,7 @@ from livedata.core.values import EventBatch
 from livedata.core.workflow import WorkflowRegistry
 from livedata.kafka.command_client import CommandClient
 from livedata.protocol.ev44 import encode_ev44
-from livedata.protocol.heartbeats import JobHeartbeat, ServiceHeartbeat
+from livedata.protocol.heartbeats import ServiceHeartbeat
 from livedata.services.runner import ServiceOptions, build_service
 from livedata.testing.stack import HeartbeatReader, RunningService, start_job
 from livedata.testing.workflows import runaway_factory, runaway_spec
@@ -98,14 +98,7 @@ def test_a_runaway_job_is_stopped_with_a_published_error_and_the_service_goes_on
         )
         sender = PulseSender(raw)
 
-        def stopped_by_guard(beat) -> bool:
-            return (
-                isinstance(beat, JobHeartbeat)
-                and beat.status.job_id == runaway
-                and beat.status.state is JobState.ERROR
-            )
-
-        error = beats.wait_for(stopped_by_guard, timeout_s=60).status.error
+        error = beats.wait_for_job(runaway, JobState.ERROR, timeout_s=60).status.error
         halted_at = time.time_ns()
         assert error.startswith("stopped by the memory guard: service RSS ")
         assert "over the limit" in error
@@ -144,14 +137,7 @@ def test_a_runaway_job_is_stopped_with_a_published_error_and_the_service_goes_on
             client.send([command])
             answers = client.wait_for(command.message_id, [command.device], timeout_s=10)
         assert answers.ok, answers.responses
-        beats.wait_for(
-            lambda beat: (
-                isinstance(beat, JobHeartbeat)
-                and beat.status.job_id == runaway
-                and beat.status.state is JobState.STOPPED
-            ),
-            timeout_s=30,
-        )
+        beats.wait_for_job(runaway, JobState.STOPPED, timeout_s=30)
     finally:
         if sender is not None:
             sender.stop()

@@ -7,14 +7,18 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 
+import scipp as sc
 from confluent_kafka import OFFSET_END, Consumer, Message
 
 from livedata.config.topics import Topic, topic_name
+from livedata.core.identity import ResultKey
 from livedata.core.status import ServiceState
 from livedata.kafka.assigned_consumer import AssignedConsumer
 from livedata.kafka.settings import MAX_MESSAGE_BYTES, KafkaSettings
+from livedata.protocol.da00 import decode_da00
 from livedata.protocol.errors import DecodeError
 from livedata.protocol.heartbeats import ServiceHeartbeat, decode_heartbeat
+from livedata.protocol.result_key import decode_result_key
 
 
 def tail_consumer(settings: KafkaSettings, topic: str) -> AssignedConsumer:
@@ -45,6 +49,12 @@ def messages(consumer: Consumer, *, until: Callable[[], bool]) -> Iterator[Messa
         for message in consumer.consume(100, 0.2):
             if message.error() is None:
                 yield message
+
+
+def decode_result(payload: bytes | None) -> tuple[ResultKey, sc.DataArray]:
+    """The key and data of a message on a results topic; raises ``DecodeError``."""
+    source_name, _, data = decode_da00(payload or b"")
+    return decode_result_key(source_name), data
 
 
 def wait_for_services(

@@ -35,8 +35,9 @@ from livedata.dashboard.contract import (
     Liveness,
     ServiceRow,
 )
-from livedata.dashboard.stores import NotificationLog, ResultStore
+from livedata.dashboard.stores import NotificationLog, ResultStore, StatusStore
 from livedata.protocol.roi import rois_to_data_array
+from livedata.testing.messages import T0, heartbeat_via_wire, service_status
 
 SPECTRUM_BINS = 100
 """Length of synthetic 1-d outputs whose template has no length yet."""
@@ -82,6 +83,17 @@ class FakeStatus:
 
     def job(self, job_id: JobId) -> JobRow | None:
         return self._jobs.get(job_id)
+
+
+def service_row_via_store(
+    stream_stats: Mapping[str, Any], *, worker_id: str = "w1", seen_ns: int = T0
+) -> ServiceRow:
+    """A row as the dashboard builds it: x5f2 bytes -> heartbeat -> status store -> row."""
+    heartbeat = heartbeat_via_wire(service_status(stream_stats, worker_id=worker_id))
+    store = StatusStore()
+    store.observe(heartbeat, sent_ns=seen_ns)
+    (row,) = store.services(seen_ns)
+    return row
 
 
 @dataclass(frozen=True, slots=True)

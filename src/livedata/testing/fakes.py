@@ -1,4 +1,5 @@
-"""Fake clock, source and sink satisfying the core protocols without Kafka or time."""
+"""Fake clock, source, sink and processor satisfying the core protocols without Kafka or
+time."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from livedata.core.control import CommandResponse
 from livedata.core.message import Message, StreamKind
 from livedata.core.results import Result
+from livedata.core.service import Service
 from livedata.core.status import JobStatus, ServiceStatus
 
 
@@ -26,6 +28,28 @@ class FakeClock:
 
     def set(self, now_ns: int) -> None:
         self._now = now_ns
+
+
+class StepCounter:
+    """A ``Processor`` for the service loop: counts its steps, raises at step ``fail_at``
+    and, once given its ``service``, asks it to stop after the third step."""
+
+    def __init__(self, *, fail_at: int | None = None) -> None:
+        self.steps = 0
+        self.fail_at = fail_at
+        self.shutdowns: list[str | None] = []
+        """The ``error`` of each ``shutdown`` call."""
+        self.service: Service | None = None
+
+    def process(self) -> None:
+        self.steps += 1
+        if self.steps == self.fail_at:
+            raise RuntimeError("kaput")
+        if self.steps == 3 and self.service is not None:
+            self.service.request_stop()
+
+    def shutdown(self, *, error: str | None = None) -> None:
+        self.shutdowns.append(error)
 
 
 class FakeSource:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -10,7 +11,13 @@ import numpy as np
 from livedata.core.control import JobAction, JobCommand, RunPolicy, Schedule, WorkflowConfig
 from livedata.core.identity import JobId, WorkflowId
 from livedata.core.message import Message, StreamId, StreamKind
+from livedata.core.status import ServiceState, ServiceStatus
 from livedata.core.values import EventBatch, LogSample
+from livedata.protocol.heartbeats import (
+    ServiceHeartbeat,
+    decode_heartbeat,
+    encode_service_heartbeat,
+)
 
 T0 = 1_700_000_000_000_000_000
 """A plausible data time (2023-11-14) that tests count windows from."""
@@ -87,3 +94,34 @@ def job_command(
         workflow_id=workflow_id,
     )
     return Message(timestamp=timestamp, stream=COMMANDS, value=command)
+
+
+def service_status(
+    stream_stats: Mapping[str, Any],
+    *,
+    instrument: str = "dummy",
+    worker_id: str = "w1",
+    active_job_count: int = 1,
+) -> ServiceStatus:
+    """A running detector_data service reporting ``stream_stats``."""
+    return ServiceStatus(
+        instrument=instrument,
+        service_name="detector_data",
+        worker_id=worker_id,
+        state=ServiceState.RUNNING,
+        started_at=T0,
+        active_job_count=active_job_count,
+        batch_interval_s=1.0,
+        stream_stats=stream_stats,
+    )
+
+
+def heartbeat_via_wire(status: ServiceStatus) -> ServiceHeartbeat:
+    """``status`` as a consumer reads it: encoded to x5f2 bytes and decoded again, so a
+    test sees what survives the wire's bounds."""
+    wire = encode_service_heartbeat(
+        status, software_version="1.0", host_name="host", process_id=42, update_interval_ms=2000
+    )
+    heartbeat = decode_heartbeat(wire)
+    assert isinstance(heartbeat, ServiceHeartbeat)
+    return heartbeat

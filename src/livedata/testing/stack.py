@@ -17,22 +17,21 @@ import numpy as np
 import scipp as sc
 from confluent_kafka import OFFSET_BEGINNING, KafkaException, Producer, TopicPartition
 
-from livedata.cli.watch import tail_consumer
+from livedata.cli.watch import decode_result, tail_consumer
 from livedata.config.instrument import Instrument
 from livedata.config.topics import Topic, topic_name
 from livedata.core.control import RunPolicy, WorkflowConfig
 from livedata.core.identity import JobId, ResultKey, WorkflowId
 from livedata.core.service import Service
+from livedata.core.status import JobState
 from livedata.core.values import EventBatch
 from livedata.kafka.command_client import CommandClient
 from livedata.kafka.embedded_broker import process_rss_bytes
 from livedata.kafka.settings import KafkaSettings
 from livedata.kafka.sink import producer_config
-from livedata.protocol.da00 import decode_da00
 from livedata.protocol.errors import DecodeError
 from livedata.protocol.ev44 import encode_ev44
 from livedata.protocol.heartbeats import JobHeartbeat, ServiceHeartbeat, decode_heartbeat
-from livedata.protocol.result_key import decode_result_key
 
 PULSE_NS = 71_428_571
 PULSE_HZ = 14
@@ -100,11 +99,9 @@ class ResultReader:
             if message.error() is not None:
                 continue
             try:
-                source_name, _, data = decode_da00(message.value() or b"")
-                key = decode_result_key(source_name)
+                new.append(decode_result(message.value()))
             except DecodeError:
                 continue
-            new.append((key, data))
         self.seen.extend(new)
         return new
 
@@ -269,6 +266,21 @@ class HeartbeatReader:
                 if predicate(heartbeat):
                     return heartbeat
         raise AssertionError(f"no matching heartbeat within {timeout_s} s")
+
+    def wait_for_job(
+        self, job_id: JobId, state: JobState | None = None, timeout_s: float = 30.0
+    ) -> JobHeartbeat:
+        """The first heartbeat of job ``job_id`` (in ``state``, if given)."""
+        beat = self.wait_for(
+            lambda h: (
+                isinstance(h, JobHeartbeat)
+                and h.status.job_id == job_id
+                and (state is None or h.status.state is state)
+            ),
+            timeout_s=timeout_s,
+        )
+        assert isinstance(beat, JobHeartbeat)
+        return beat
 
     def latest(
         self, predicate: Callable[[ServiceHeartbeat | JobHeartbeat], bool], timeout_s: float = 3.0

@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -237,6 +238,39 @@ class Scratch:
         if len(self._whole) < n_events:
             self._whole = np.empty(n_events, dtype=np.intp)
         return self._whole[:n_events]
+
+
+class CheckedChunk(NamedTuple):
+    """A chunk's events checked against a pixel range and time bins."""
+
+    position: Int32Array
+    """Each event's pixel offset in the range (meaningful where ``good``)."""
+    offsets: Int32Array
+    """Each event's time offset from the first bin's start (meaningful where ``good``)."""
+    good: BoolArray
+    """Pixel and time both in range."""
+    n_bad: int
+
+
+def check_chunk(
+    chunk: Chunk, pixels: PixelRange, bins: UniformBins, scratch: Scratch, rejected: RejectedEvents
+) -> CheckedChunk:
+    """Check a chunk's pixel ids and times (in ``scratch``) and count the rejected events
+    by reason: a bad pixel id counts as such whatever its time."""
+    pid, toa = chunk
+    assert pid is not None
+    assert toa is not None
+    m = len(pid)
+    good, time_good = scratch.good[:m], scratch.time_good[:m]
+    position, n_bad_pixel = offsets_in_range(
+        pid, pixels.first, pixels.count, scratch.position[:m], good
+    )
+    offsets, _ = offsets_in_range(toa, bins.start, bins.width, scratch.time[:m], time_good)
+    np.logical_and(good, time_good, out=good)
+    n_bad = m - int(np.count_nonzero(good))
+    rejected.pixel_out_of_range += n_bad_pixel
+    rejected.time_out_of_range += n_bad - n_bad_pixel
+    return CheckedChunk(position, offsets, good, n_bad)
 
 
 ChunkFill = Callable[[Chunk, IndexArray], int]
@@ -479,29 +513,20 @@ class PixelTimeOfArrivalCounts:
         int32_index = self.n_bins <= INT32_MAX
 
         def fill(chunk: Chunk, index: IndexArray) -> int:
-            pid, toa = chunk
-            assert pid is not None
-            assert toa is not None
-            m = len(pid)
-            good, time_good = scratch.good[:m], scratch.time_good[:m]
-            time_index = scratch.time_index[:m]
-            position, n_bad_pixel = offsets_in_range(
-                pid, pixels.first, pixels.count, scratch.position[:m], good
+            position, offsets, good, n_bad = check_chunk(
+                chunk, pixels, bins, scratch, self.rejected
             )
-            offsets, _ = offsets_in_range(toa, bins.start, bins.width, scratch.time[:m], time_good)
+            m = len(position)
             self._binning.index(offsets, index)
             if int32_index:  # pixel * bins in int32, then one widening add
                 row = scratch.row[:m]
                 np.multiply(position, n_time_bins_32, out=row)
                 np.add(index, row, out=index)
             else:
+                time_index = scratch.time_index[:m]
                 np.copyto(time_index, position)
                 np.multiply(time_index, n_time_bins, out=time_index)
                 np.add(index, time_index, out=index)
-            np.logical_and(good, time_good, out=good)
-            n_bad = m - int(np.count_nonzero(good))
-            self.rejected.pixel_out_of_range += n_bad_pixel
-            self.rejected.time_out_of_range += n_bad - n_bad_pixel
             discard(index, good, n_bad, scratch)
             return m - n_bad
 
@@ -632,15 +657,10 @@ class PixelGroupTimeOfArrivalCounts:
         table = self._offsets
 
         def fill(chunk: Chunk, index: IndexArray) -> int:
-            pid, toa = chunk
-            assert pid is not None
-            assert toa is not None
-            m = len(pid)
-            good, time_good = scratch.good[:m], scratch.time_good[:m]
-            position, n_bad_pixel = offsets_in_range(
-                pid, pixels.first, pixels.count, scratch.position[:m], good
+            position, offsets, good, n_bad = check_chunk(
+                chunk, pixels, bins, scratch, self.rejected
             )
-            offsets, _ = offsets_in_range(toa, bins.start, bins.width, scratch.time[:m], time_good)
+            m = len(position)
             self._binning.index(offsets, index)
             # 'clip' keeps a bad id's lookup in bounds; its event is discarded below.
             looked_up = self._looked_up[:m]
@@ -650,10 +670,6 @@ class PixelGroupTimeOfArrivalCounts:
             else:
                 wide = index.view(np.uint64)
                 np.add(wide, looked_up, out=wide)
-            np.logical_and(good, time_good, out=good)
-            n_bad = m - int(np.count_nonzero(good))
-            self.rejected.pixel_out_of_range += n_bad_pixel
-            self.rejected.time_out_of_range += n_bad - n_bad_pixel
             discard(index, good, n_bad, scratch)
             return m - n_bad
 
@@ -668,19 +684,7 @@ class PixelGroupTimeOfArrivalCounts:
         whole = scratch.index if small else scratch.whole_index(n_events)
         added = 0
         for chunk in chunks(parts):
-            pid, toa = chunk
-            assert pid is not None
-            assert toa is not None
-            m = len(pid)
-            good, time_good = scratch.good[:m], scratch.time_good[:m]
-            position, n_bad_pixel = offsets_in_range(
-                pid, pixels.first, pixels.count, scratch.position[:m], good
-            )
-            offsets, _ = offsets_in_range(toa, bins.start, bins.width, scratch.time[:m], time_good)
-            np.logical_and(good, time_good, out=good)
-            n_bad = m - int(np.count_nonzero(good))
-            self.rejected.pixel_out_of_range += n_bad_pixel
-            self.rejected.time_out_of_range += n_bad - n_bad_pixel
+            position, offsets, good, _ = check_chunk(chunk, pixels, bins, scratch, self.rejected)
             selected = self._selected(position, good)
             k = len(selected)
             if not k:

@@ -10,8 +10,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pytest
-from dashboard_pages import FIRST_FRAME_TIMEOUT_MS, cell, cell_state, open_tab, workflow
+from dashboard_pages import (
+    STACK_PAGE_MARKS,
+    cell,
+    cell_state,
+    open_tab,
+    wait_first_frame,
+    workflow,
+)
 from playwright.sync_api import Page, expect
 
 from livedata.dashboard.audit import read_audit_log
@@ -19,15 +25,7 @@ from livedata.dashboard.audit import read_audit_log
 if TYPE_CHECKING:
     from conftest import AuthStack
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.integration,
-    # As in dashboard_test.py: one retry on a saturated 2-core machine.
-    pytest.mark.flaky(reruns=1, reruns_delay=2),
-    pytest.mark.filterwarnings(
-        "ignore:reference already known:bokeh.util.warnings.BokehUserWarning"
-    ),
-]
+pytestmark = STACK_PAGE_MARKS
 
 
 def log_in(page: Page, url: str, name: str, password: str) -> None:
@@ -37,10 +35,6 @@ def log_in(page: Page, url: str, name: str, password: str) -> None:
     page.locator("input[name=username]").fill(name)
     page.locator("input[name=password]").fill(password)
     page.locator("form.ld-login button[type=submit]").click()
-
-
-def wait_first_frame(page: Page) -> None:
-    page.wait_for_function("window.livedataFrames > 0", timeout=FIRST_FRAME_TIMEOUT_MS)
 
 
 def _audit_entries(path: Path, timeout_s: float, predicate: Any) -> list[dict[str, Any]]:

@@ -15,6 +15,7 @@ import pytest
 import scipp as sc
 from dashboard_pages import (
     READBACK_RECTANGLES_JS,
+    STACK_PAGE_MARKS,
     X_RANGE_JS,
     cell,
     cell_state,
@@ -37,21 +38,7 @@ from livedata.protocol.roi import rois_from_data_array
 if TYPE_CHECKING:
     from conftest import Stack
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.integration,
-    # A real browser, a real stack and a 2-core machine: a click can miss its moment when
-    # the machine is saturated. One retry keeps CI meaningful without hiding a broken UI
-    # (a real failure fails twice); each retry is reported in the test summary.
-    pytest.mark.flaky(reruns=1, reruns_delay=2),
-    # Bokeh warns when a browser's patch names a model the server already knows, which
-    # Panel's widget events do by design; Panel silences it itself
-    # (panel.config._ignore_bokeh_warnings), but warnings-as-errors re-arms it in the
-    # server thread, where it would drop the click.
-    pytest.mark.filterwarnings(
-        "ignore:reference already known:bokeh.util.warnings.BokehUserWarning"
-    ),
-]
+pytestmark = STACK_PAGE_MARKS
 
 
 def _wid(stack: Stack, name: str) -> WorkflowId:

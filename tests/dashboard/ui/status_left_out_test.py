@@ -8,19 +8,13 @@ from types import SimpleNamespace
 from typing import Any
 
 from livedata.core.identity import JobId, WorkflowId
-from livedata.core.status import JobState, JobStatus, ServiceState, ServiceStatus
+from livedata.core.status import JobState, JobStatus
 from livedata.dashboard.contract import JobRow, Liveness, ServiceRow
-from livedata.dashboard.stores import StatusStore
 from livedata.dashboard.ui.left_out import events_left_out_by_job, left_out_html
 from livedata.dashboard.ui.status_tab import StatusTab, jobs_html
-from livedata.protocol.heartbeats import (
-    ServiceHeartbeat,
-    decode_heartbeat,
-    encode_service_heartbeat,
-)
-from livedata.testing.dashboard import FakeStatus
+from livedata.testing.dashboard import FakeStatus, service_row_via_store
+from livedata.testing.messages import T0
 
-T0 = 1_700_000_000_000_000_000
 PANEL = JobId(source_name="panel_0", job_number=uuid.UUID(int=1))
 MONITOR = JobId(source_name="monitor1", job_number=uuid.UUID(int=2))
 CLEAN = JobId(source_name="panel_1", job_number=uuid.UUID(int=3))
@@ -32,26 +26,7 @@ JOBS_STATS = {
 
 
 def service_row(stream_stats: dict[str, Any], *, worker: str = "w1", seen: int = T0) -> ServiceRow:
-    """A row as the dashboard builds it: x5f2 bytes -> heartbeat -> status store -> row."""
-    status = ServiceStatus(
-        instrument="dummy",
-        service_name="detector_data",
-        worker_id=worker,
-        state=ServiceState.RUNNING,
-        started_at=T0,
-        active_job_count=3,
-        batch_interval_s=1.0,
-        stream_stats=stream_stats,
-    )
-    wire = encode_service_heartbeat(
-        status, software_version="1.0", host_name="host", process_id=42, update_interval_ms=2000
-    )
-    heartbeat = decode_heartbeat(wire)
-    assert isinstance(heartbeat, ServiceHeartbeat)
-    store = StatusStore()
-    store.observe(heartbeat, sent_ns=seen)
-    (row,) = store.services(seen)
-    return row
+    return service_row_via_store(stream_stats, worker_id=worker, seen_ns=seen)
 
 
 def job_row(job_id: JobId) -> JobRow:

@@ -2,56 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from livedata.core.status import ServiceState, ServiceStatus
 from livedata.dashboard.contract import Liveness, ServiceRow
-from livedata.dashboard.stores import StatusStore
 from livedata.dashboard.ui.format import MAX_REASONS_SHOWN, rejected_html, rejections_by_reason
 from livedata.dashboard.ui.status_tab import services_html
-from livedata.protocol.heartbeats import (
-    ServiceHeartbeat,
-    decode_heartbeat,
-    encode_service_heartbeat,
-)
-
-T0 = 1_700_000_000_000_000_000
+from livedata.testing.dashboard import service_row_via_store
+from livedata.testing.messages import T0, service_status
 
 REJECTED = {
     "dummy_detector": {"truncated": 2, "wrong_schema": 5},
     "panel_0": {"missing_field": 1, "not_wanted": 400},
     "dummy_livedata_commands": {"invalid_value": 3, "truncated": 1},
 }
-
-
-def status(stream_stats: dict[str, Any]) -> ServiceStatus:
-    return ServiceStatus(
-        instrument="dummy",
-        service_name="detector_data",
-        worker_id="w1",
-        state=ServiceState.RUNNING,
-        started_at=T0,
-        active_job_count=1,
-        batch_interval_s=1.0,
-        stream_stats=stream_stats,
-    )
-
-
-def row_via_store(stream_stats: dict[str, Any]) -> ServiceRow:
-    """A row as the dashboard builds it: x5f2 bytes -> heartbeat -> status store -> row."""
-    wire = encode_service_heartbeat(
-        status(stream_stats),
-        software_version="1.0",
-        host_name="host",
-        process_id=42,
-        update_interval_ms=2000,
-    )
-    heartbeat = decode_heartbeat(wire)
-    assert isinstance(heartbeat, ServiceHeartbeat)
-    store = StatusStore()
-    store.observe(heartbeat, sent_ns=T0)
-    (row,) = store.services(T0)
-    return row
 
 
 def test_rejections_are_summed_per_reason_without_routine_skips() -> None:
@@ -72,7 +33,7 @@ def test_odd_shapes_of_untrusted_stats_are_skipped() -> None:
 
 
 def test_the_services_table_shows_each_reason_with_its_streams() -> None:
-    row = row_via_store({"ingress": {"rejected": REJECTED}})
+    row = service_row_via_store({"ingress": {"rejected": REJECTED}})
     assert row.rejected == 12  # the store's total, routine skips left out
     html = services_html([row], T0)
     cell = rejected_html(row)
@@ -86,7 +47,7 @@ def test_the_services_table_shows_each_reason_with_its_streams() -> None:
 
 
 def test_a_service_without_rejections_shows_a_plain_zero() -> None:
-    row = row_via_store({"ingress": {"rejected": {"panel_0": {"not_wanted": 9}}}})
+    row = service_row_via_store({"ingress": {"rejected": {"panel_0": {"not_wanted": 9}}}})
     assert rejected_html(row) == "0"
 
 
@@ -94,7 +55,7 @@ def test_names_from_the_wire_are_escaped_and_reasons_bounded() -> None:
     many = {"<b>evil</b>": {f"reason_{i:02d}": i + 1 for i in range(MAX_REASONS_SHOWN + 3)}}
     row = ServiceRow(
         service_id="dummy:detector_data:w1",
-        status=status({"ingress": {"rejected": many}}),
+        status=service_status({"ingress": {"rejected": many}}),
         software_version="1.0",
         host_name="host",
         last_seen_ns=T0,
