@@ -109,6 +109,14 @@ def start_default_jobs(client: CommandClient, commands: list[WorkflowConfig]) ->
     return False
 
 
+def exited(children: Sequence[Child], broker: RunningBroker | None) -> list[str]:
+    """The names of the processes of the stack that have ended."""
+    dead = [child.name for child in children if not child.running]
+    if broker is not None and not broker.running:
+        dead.append("broker")
+    return dead
+
+
 def status_line(
     broker: RunningBroker | None, children: Sequence[Child], supervisor: Supervisor | None = None
 ) -> str:
@@ -297,6 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             timeout_s=SERVICE_START_TIMEOUT_S,
             stop=stop,
             report=say,
+            exited=lambda: exited(services + producers, broker),
         ):
             code = 1
         elif not args.no_jobs:
@@ -319,9 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         while code == 0 and not stop.wait(1.0):
             if supervisor is not None:
                 supervisor.check()  # a service still dead after this was held back
-            dead = [c.name for c in services + producers if not c.running]
-            if broker is not None and not broker.running:
-                dead.append("broker")
+            dead = exited(services + producers, broker)
             if dead:
                 held = supervisor is not None and any(c.name in dead for c in services)
                 again = " (not restarted by the watchdog: see above)" if held else ""

@@ -65,18 +65,26 @@ def wait_for_services(
     timeout_s: float,
     stop: threading.Event,
     report: Callable[[str], None],
+    exited: Callable[[], Sequence[str]] = lambda: (),
 ) -> bool:
-    """Wait until every named service sends a ``running`` heartbeat; report progress."""
+    """Wait until every named service sends a ``running`` heartbeat; report progress.
+
+    ``exited`` names the processes that have already ended: waiting for them would
+    only end at the timeout, minutes later, so one exit ends the wait at once."""
     consumer = tail_consumer(settings, topic_name(instrument, Topic.HEARTBEAT))
     deadline = time.monotonic() + timeout_s
     running: set[str] = set()
+    dead: Sequence[str] = ()
+
+    def done() -> bool:
+        nonlocal dead
+        dead = exited()
+        return bool(
+            dead or stop.is_set() or time.monotonic() > deadline or running >= set(service_names)
+        )
+
     try:
-        for message in messages(
-            consumer,
-            until=lambda: (
-                stop.is_set() or time.monotonic() > deadline or running >= set(service_names)
-            ),
-        ):
+        for message in messages(consumer, until=done):
             try:
                 heartbeat = decode_heartbeat(message.value() or b"")
             except DecodeError:
@@ -90,6 +98,9 @@ def wait_for_services(
     finally:
         consumer.close()
     missing = sorted(set(service_names) - running)
+    if dead and not stop.is_set():
+        report(f"error: {', '.join(dead)} exited while starting (its log is above)")
+        return False
     if missing and not stop.is_set():
         report(f"error: no heartbeat from {', '.join(missing)} within {timeout_s:.0f} s")
     return not missing

@@ -17,9 +17,10 @@ from livedata.dashboard.access import CommandRefusedError, Role, User
 from livedata.dashboard.audit import AuditLog, read_audit_log
 from livedata.dashboard.gate import CommandGate
 from livedata.dashboard.policy.grid_files import GridLibrary
+from livedata.dashboard.ui import session as session_module
 from livedata.dashboard.ui.context import DashboardContext
 from livedata.dashboard.ui.plots_tab import PlotsTab
-from livedata.dashboard.ui.session import user_html
+from livedata.dashboard.ui.session import Session, user_html
 from livedata.dashboard.ui.workflows_tab import WorkflowsTab
 from livedata.testing.dashboard import FakeBackend
 
@@ -145,3 +146,35 @@ def test_a_viewer_cannot_overwrite_a_shared_grid(
     with pytest.raises(CommandRefusedError):
         plots.ctx.grids.delete("dummy", "beamtime")
     assert ctx.grids.names("dummy") == ["beamtime"]
+
+
+def test_a_page_stops_showing_data_once_its_user_is_removed(
+    ctx: DashboardContext, doc: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An open websocket is no login: the session ends itself within a second of the
+    user leaving the users file, and sends nothing more."""
+    monkeypatch.setattr(session_module, "USER_CHECK_S", 0.0)
+    listed: list[User] = [VIEWER]
+    gate = CommandGate(
+        ctx.backend,
+        VIEWER,
+        AuditLog(tmp_path / "audit.jsonl"),
+        current=lambda: listed[0] if listed else None,
+    )
+    session = Session(ctx.for_session(VIEWER, gate))
+    backend = ctx.backend
+    assert isinstance(backend, FakeBackend)
+    backend.feed()
+    session._tick(force=True)
+    assert not session.ended
+    assert ctx.metrics.cell_frames > 0, "the page shows data while its user is listed"
+
+    listed.clear()  # removed from the users file
+    session._tick(force=True)
+    assert session.ended
+    (only,) = session.panel.objects
+    assert "your user was removed" in only.object
+    frames = ctx.metrics.cell_frames
+    backend.feed()  # new data for the page
+    session._tick(force=True)
+    assert ctx.metrics.cell_frames == frames

@@ -32,7 +32,7 @@ from livedata.dashboard.ui.login import (
     session_client,
     session_user,
 )
-from livedata.dashboard.ui.session import Session
+from livedata.dashboard.ui.session import NOT_LOGGED_IN, Session
 
 DEFAULT_PORT = 5009
 DEFAULT_ADDRESS = "127.0.0.1"
@@ -101,12 +101,6 @@ def websocket_origins(address: str, port: int, extra: Sequence[str] = ()) -> lis
         origins += [f"{socket.gethostname()}:{port}", f"{socket.getfqdn()}:{port}"]
     origins += [check_origin(origin) for origin in extra]
     return sorted(set(origins))
-
-
-NOT_LOGGED_IN = (
-    "<p class='ld-not-logged-in'>You are not logged in, or your user was removed. "
-    "<a href='./login'>Log in</a></p>"
-)
 
 
 def _current(users: CredentialStore | None, user: User) -> Callable[[], User | None] | None:

@@ -15,6 +15,7 @@ import panel as pn
 from panel.io.callbacks import PeriodicCallback
 
 from livedata.dashboard.access import User
+from livedata.dashboard.gate import CommandGate
 from livedata.dashboard.ui.ack import FrameAck, frame_due
 from livedata.dashboard.ui.context import DashboardContext
 from livedata.dashboard.ui.format import escape
@@ -27,6 +28,15 @@ STALL_S = 10.0
 """A browser that has received a frame but not drawn it for this long gets the next one
 anyway (a hidden tab paints nothing). One that has not even received it gets nothing:
 it is frozen, and what would be sent would only pile up in front of it (``ack``)."""
+
+USER_CHECK_S = 1.0
+"""How often a session asks whether the users file still lists its user: a user removed
+while their page is open stops seeing data within this long (a stat of the file)."""
+
+NOT_LOGGED_IN = (
+    "<p class='ld-not-logged-in'>You are not logged in, or your user was removed. "
+    "<a href='./login'>Log in</a></p>"
+)
 
 
 class TabView(Protocol):
@@ -56,6 +66,10 @@ class Session:
         self._first_frame = False
         self._sent_at = 0.0
         self._waiting = False
+        self._user_checked = time.monotonic()
+        self._ticker_callback: PeriodicCallback | None = None
+        self.ended = False
+        """The user was removed from the users file: the page shows nothing any more."""
         self.ack = FrameAck()
         # A tick skipped while the browser was drawing is made up as soon as it has
         # drawn: a session is then as fast as its browser, never faster.
@@ -100,7 +114,10 @@ class Session:
         self._tick()
         # background: Panel would otherwise mark the server busy around every tick (its
         # loading-indicator bookkeeping, ~0.5 ms a tick) for a timer that never ends.
-        PeriodicCallback(callback=self._tick, period=self.ctx.tick_ms, background=True).start()
+        self._ticker_callback = PeriodicCallback(
+            callback=self._tick, period=self.ctx.tick_ms, background=True
+        )
+        self._ticker_callback.start()
 
     def _destroyed(self, _context: Any) -> None:
         self.ctx.metrics.sessions_open -= 1
@@ -114,6 +131,8 @@ class Session:
         self._tick(force=True)
 
     def _tick(self, force: bool = False) -> None:
+        if self.ended or self._user_removed():
+            return
         metrics = self.ctx.metrics
         metrics.ticks += 1
         ack = self.ack
@@ -138,6 +157,22 @@ class Session:
         if frames and not self._first_frame:
             self._first_frame = True
             metrics.first_frame_s.append(time.monotonic() - self._created)
+
+    def _user_removed(self) -> bool:
+        """End the page, once, if its user is no longer in the users file: the websocket
+        would otherwise go on streaming results to someone the operators locked out."""
+        backend = self.ctx.backend
+        now = time.monotonic()
+        if not isinstance(backend, CommandGate) or now - self._user_checked < USER_CHECK_S:
+            return False
+        self._user_checked = now
+        if backend.still_a_user():
+            return False
+        self.ended = True
+        if self._ticker_callback is not None:
+            self._ticker_callback.stop()
+        self.panel.objects = [pn.pane.HTML(NOT_LOGGED_IN)]
+        return True
 
     def _confirmed(self, _event: Any) -> None:
         if self._waiting and self.ack.ack >= self.ack.seq:
