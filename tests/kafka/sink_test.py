@@ -11,6 +11,7 @@ from confluent_kafka import KafkaError, KafkaException
 
 from livedata.config.topics import Topic, topic_name
 from livedata.core.control import CommandResponse
+from livedata.core.endpoints import ReportsBufferedBytes
 from livedata.core.identity import JobId, ResultKey, WorkflowId
 from livedata.core.message import Message, StreamId, StreamKind
 from livedata.core.results import Result
@@ -87,6 +88,7 @@ class SizeLimitedBroker:
                 on_delivery(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE), Delivered(topic, payload))
             else:
                 self.delivered.append(payload)
+                on_delivery(None, Delivered(topic, payload))
         return len(pending)
 
     def flush(self, timeout: float) -> int:
@@ -194,3 +196,19 @@ def test_only_the_control_producer_keeps_undelivered_messages_past_a_few_seconds
     settings = KafkaSettings()
     assert producer_config(settings)["message.timeout.ms"] == DELIVERY_TIMEOUT_S * 1000 == 5000
     assert control_producer_config(settings)["message.timeout.ms"] >= 60_000
+
+
+def test_the_sink_reports_the_bytes_its_producers_hold_until_delivered_or_refused() -> None:
+    """For the memory guard: results queued while a broker is away are no job's doing."""
+    producer = SizeLimitedBroker(limit=100_000)
+    sink = KafkaSink(settings=KafkaSettings(), instrument="inst", producer=producer)  # type: ignore[arg-type]
+    assert isinstance(sink, ReportsBufferedBytes)
+    small, large = image_result((8, 8)), image_result()
+    producer.poll = lambda timeout: 0  # type: ignore[method-assign]  # the broker is away
+    sink.publish([small, large])
+    queued = sink.buffered_bytes()
+    assert queued > 128 * 128 * 16  # the large image's values and variances
+    del producer.poll  # the broker is back: one delivered, one refused
+    producer.poll(0)
+    assert sink.buffered_bytes() == 0
+    assert len(producer.delivered) == 1

@@ -134,6 +134,8 @@ class KafkaSink:
         downsampled, oversized_dropped."""
         self._last_error_log = 0.0
         self._last_downsample_log = 0.0
+        self._queued_bytes = 0
+        """Payload bytes handed to the producers and not yet delivered or dropped."""
 
     def publish(self, messages: Sequence[Message[Any]]) -> None:
         for message in messages:
@@ -172,6 +174,11 @@ class KafkaSink:
 
     def stats(self) -> Mapping[str, int]:
         return dict(self.counters)
+
+    def buffered_bytes(self) -> int:
+        """Payload bytes waiting in the producers' queues (``ReportsBufferedBytes``): up
+        to their 1 GiB bound while a broker is away, and no job's doing."""
+        return self._queued_bytes
 
     def _encode(self, value: Any, timestamp: int) -> bytes:
         if isinstance(value, Result):
@@ -247,6 +254,7 @@ class KafkaSink:
                     on_delivery=self._on_delivery,
                 )
                 self.counters["produced"] += 1
+                self._queued_bytes += len(payload)
                 return
             except BufferError:
                 producer.poll(FULL_QUEUE_WAIT_S)
@@ -260,6 +268,8 @@ class KafkaSink:
         self._log_error("producer_queue_full", topic=topic)
 
     def _on_delivery(self, error: KafkaError | None, message: Any) -> None:
+        # Served by ``poll``/``flush``, on the processing loop's thread like ``publish``.
+        self._queued_bytes = max(0, self._queued_bytes - len(message.value() or b""))
         if error is not None:
             self.counters["delivery_failed"] += 1
             self._log_error("delivery_failed", error=str(error))
