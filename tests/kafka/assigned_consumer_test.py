@@ -1,9 +1,11 @@
 """AssignedConsumer on the embedded broker: missing topics, rotations, the time filter."""
 
+import os
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Producer
@@ -206,5 +208,30 @@ def test_an_idle_reader_gets_each_message_of_a_rotated_topic_once(
         values = read_until(consumer, {b"a", b"b", b"c"})
         values += read(consumer, 0.5)
         assert values == [b"a", b"b", b"c"]
+    finally:
+        consumer.close()
+
+
+def thread_cpu_s(thread: threading.Thread) -> float:
+    """CPU time a thread of this process has used (``/proc``, in clock ticks)."""
+    fields = Path(f"/proc/self/task/{thread.native_id}/stat").read_text().rsplit(")", 1)[1]
+    utime, stime = fields.split()[11:13]
+    return (int(utime) + int(stime)) / os.sysconf("SC_CLK_TCK")
+
+
+def test_the_lookup_thread_sleeps_while_a_reader_holds_the_consumer(
+    kafka_settings: KafkaSettings, topic: str
+) -> None:
+    """A lookup falls due while ``consume`` holds the consumer (it does the lookup itself
+    next time): the thread must wait, not spin. It used to wait 0 s in a loop for as long
+    as a consume lasted, most of the time in every service."""
+    consumer = consumer_of(kafka_settings, topic)
+    try:
+        before = thread_cpu_s(consumer._watcher)
+        deadline = time.monotonic() + 3.0
+        while time.monotonic() < deadline:
+            consumer.consume(100, 0.2)  # as a service's reader: an idle topic, 0.2 s each
+        used = thread_cpu_s(consumer._watcher) - before
+        assert used < 0.3, f"the lookup thread used {used:.2f} s of CPU in 3 s"
     finally:
         consumer.close()

@@ -229,9 +229,7 @@ class AssignedConsumer(Consumer):
 
     def _watch(self) -> None:
         """Look up for a consumer nobody reads; one being read does it in ``consume``."""
-        while not self._closed.wait(
-            min(WATCH_RECHECK_S, max(0.0, self._next_lookup - time.monotonic()))
-        ):
+        while not self._closed.wait(self._watch_delay()):
             if time.monotonic() < self._next_lookup or not self._lock.acquire(blocking=False):
                 continue  # not due, or in a consume, which looks up itself
             try:
@@ -241,6 +239,13 @@ class AssignedConsumer(Consumer):
                 self._next_lookup = time.monotonic() + ASSIGN_RETRY_S
             finally:
                 self._lock.release()
+
+    def _watch_delay(self) -> float:
+        """Until the next lookup is due, at most ``WATCH_RECHECK_S``; once it is due,
+        ``WATCH_RECHECK_S`` again: a ``consume`` may hold the consumer for its whole
+        timeout, and waiting 0 s for it would spin."""
+        until_due = self._next_lookup - time.monotonic()
+        return min(WATCH_RECHECK_S, until_due) if until_due > 0 else WATCH_RECHECK_S
 
     def maintain(self) -> None:
         """Look the topics up if it is time to, and fix the assignment accordingly."""
