@@ -21,9 +21,10 @@ The cubes of the megapixel instruments use 10 time-of-arrival bins (a 100-bin cu
 
 ROI spectra run twice per size, with 100 bins: four ROIs drawn on features (about 10 %
 of the pixels, the typical case) and four large ones (about 45 %). Events in no ROI
-are checked but not histogrammed, so the cost grows with the share of events in ROIs;
-the row's name prints that share (of pixels, and so of these uniform events; real
-events crowd where the ROIs are drawn, so their share is often higher).
+are looked up (their pixel ids checked) but not histogrammed, nor their times checked,
+so the cost grows with the share of events in ROIs; the row's name prints that share
+(of pixels, and so of these uniform events; real events crowd where the ROIs are
+drawn, so their share is often higher).
 """
 
 from __future__ import annotations
@@ -215,10 +216,11 @@ def roi_case(
     toa: npt.NDArray[np.int32],
     rois: list[Roi],
 ) -> Case:
-    """ROI spectra as a detector view pays for them: bounds checks of every event, ROI
-    membership, region lookup and ToA bins of the ROI events, folding regions into the
-    spectra of overlapping ROIs. The floor is ``bincount`` on the precomputed (region,
-    ToA bin) index of all events (events in no ROI in a bin of their own). The name
+    """ROI spectra as a detector view pays for them: ROI membership of every event
+    (which checks its pixel id), region and ToA bins of the ROI events (which checks
+    their times), folding regions into the spectra of overlapping ROIs. The floor is
+    ``bincount`` on the precomputed (region, ToA bin) index of all events (events in
+    no ROI in a bin of their own). The name
     gives the share of the detector's pixels (and, events being uniform, of its
     events) that lie in some ROI: the cost grows with it."""
     plane, n_time = size.plane, 100

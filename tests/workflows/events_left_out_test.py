@@ -97,8 +97,9 @@ def roi_update(x: tuple[float, float]) -> RoiUpdate:
 def test_roi_spectra_count_times_outside_their_range_across_roi_changes(batch) -> None:
     wf = detector_view(roi_spectrum={"bins": 2, "toa_range": {"start_ns": 0, "stop_ns": 100}})
     first = roi_update((0.0, 2.0))
-    run(wf, batch, 0, [5, 6, 7, 99], [10, 150, 20, -1], roi_rectangle=first)
-    # 150 and -1 are outside the spectra's range; the bad pixel counts as such only once.
+    run(wf, batch, 0, [5, 6, 7, 8, 99], [10, 150, 20, 150, -1], roi_rectangle=first)
+    # 150 and -1 are outside the spectra's range; the bad pixel counts as such only once;
+    # pixel 8 (x = 3) is in no ROI: no spectrum leaves it out for its time.
     assert wf.events_left_out() == {"time_out_of_range": 1, "pixel_out_of_range": 1}
     # A changed ROI rebuilds the spectra's kernel: the count goes on.
     run(wf, batch, 1, [5, 6], [150, 2**31 - 1], roi_rectangle=roi_update((0.0, 3.0)))

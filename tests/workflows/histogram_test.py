@@ -9,12 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from livedata.workflows.group_histogram import INTP_TABLE_PIXELS, PixelGroupTimeOfArrivalCounts
 from livedata.workflows.histogram import (
     CHUNK_EVENTS,
-    INTP_TABLE_PIXELS,
     SMALL_HISTOGRAM_BINS,
     PixelCounts,
-    PixelGroupTimeOfArrivalCounts,
     PixelRange,
     PixelTimeOfArrivalCounts,
     TimeBinning,
@@ -436,6 +435,24 @@ def test_time_binning_is_floor_of_the_exact_quotient(width, count, multiplies) -
     binning.index(u.view(np.int32), out)
     expected = [o * count // width for o in u.tolist()]
     assert out.tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("width", "count"),
+    [(71_428_571, 100), (71_428_571, 1000), (2**32, 2**30), (2**32, 7), (1, 1), (1000, 3)],
+)
+def test_time_binning_through_stop_puts_the_width_in_bin_count(width, count) -> None:
+    """For kernels that clamp every time outside the range to its width and count those
+    in one extra bin: exact up to and including the width."""
+    binning = TimeBinning(UniformBins(-(2**31), -(2**31) + width, count), through_stop=True)
+    rng = np.random.default_rng(width % 1000 + count)
+    offsets = [0, width - 1, width, *rng.integers(0, width, 2000).tolist()]
+    edges = [width * k // count for k in range(1, min(count, 500))]
+    offsets += [e + d for e in edges for d in (-1, 0, 1)]
+    wide = np.array(offsets, dtype=np.uint64)
+    binning.index_wide(wide)
+    assert wide.tolist() == [o * count // width for o in offsets]
+    assert wide[2] == count
 
 
 @settings(max_examples=200, deadline=None)

@@ -1,21 +1,25 @@
-"""The ROI path of the pixel-group kernel: a skipped group ("in no ROI") whose events
-are checked but not histogrammed, on every membership path (byte table, bit table,
-counting everything), against an independent reference."""
+"""The ROI path of the pixel-group kernel: a skipped group ("in no ROI") whose events are
+not histogrammed and whose times are not checked, on every path (group codes or
+per-pixel lookup, small or whole-call histogram, int32 ids from 1 or elsewhere, other
+id widths), against an independent reference."""
 
 import itertools
 
 import numpy as np
 import pytest
 
+from livedata.workflows.group_histogram import (
+    INTP_TABLE_PIXELS,
+    MAX_GROUP_CODES,
+    MIXED,
+    SELECTION_TABLE_BYTES,
+    PixelGroupTimeOfArrivalCounts,
+)
 from livedata.workflows.histogram import (
     CHUNK_EVENTS,
     INT32_MAX,
     INT32_MIN,
-    INTP_TABLE_PIXELS,
-    MEMBER_BYTE_PIXELS,
-    MEMBER_SELECTION_SHARE,
     SMALL_HISTOGRAM_BINS,
-    PixelGroupTimeOfArrivalCounts,
     PixelRange,
     UniformBins,
 )
@@ -23,53 +27,73 @@ from livedata.workflows.histogram import (
 SENTINEL = 7
 
 
-def reference(pid, toa, pixels: PixelRange, groups, n_groups, bins: UniformBins):
-    """Counts per (group, bin) of accepted events, rejections by reason, by masks and
-    exact int64 arithmetic (no shared code with the kernel)."""
+def reference(pid, toa, pixels: PixelRange, groups, n_groups, bins: UniformBins, skipped):
+    """Counts per (group, bin) of accepted events and rejections by reason, by masks and
+    exact int64 arithmetic (no shared code with the kernel). Every event's pixel id is
+    checked; a time only on a pixel of a counted group."""
     pid, toa = pid.astype(np.int64), toa.astype(np.int64)
     pixel_ok = (pid >= pixels.first) & (pid < pixels.first + pixels.count)
+    group = np.full(len(pid), -1)
+    group[pixel_ok] = groups[pid[pixel_ok] - pixels.first]
+    counted = pixel_ok & (group != skipped)
     time_ok = (toa >= bins.start) & (toa < bins.stop)
-    ok = pixel_ok & time_ok
-    group = groups[pid[ok] - pixels.first]
+    ok = counted & time_ok
     time_bin = (toa[ok] - bins.start) * bins.count // bins.width
     expected = np.zeros((n_groups, bins.count), dtype=np.int64)
-    np.add.at(expected, (group, time_bin), 1)
-    return expected, int((~pixel_ok).sum()), int((pixel_ok & ~time_ok).sum())
+    np.add.at(expected, (group[ok], time_bin), 1)
+    return expected, int((~pixel_ok).sum()), int((counted & ~time_ok).sum())
 
 
-def hostile_events(rng, n, pixels: PixelRange, bins: UniformBins):
-    pid = rng.integers(pixels.first - 3, pixels.first + pixels.count + 3, n).astype(np.int32)
+def hostile_events(rng, n, pixels: PixelRange, bins: UniformBins, dtype=np.int32):
+    pid = rng.integers(pixels.first - 3, pixels.first + pixels.count + 3, n)
     toa = rng.integers(bins.start - 50, bins.stop + 50, n).astype(np.int32)
-    pid[:3] = (INT32_MAX, INT32_MIN, -1)
+    late = rng.random(n) < 0.02  # on pixels of counted and skipped groups alike
+    toa[late] = rng.choice([bins.start - 1, bins.stop, INT32_MIN, INT32_MAX], late.sum())
+    if dtype == np.int32:
+        pid[:3] = (INT32_MAX, INT32_MIN, -1)
     toa[3:5] = (INT32_MAX, INT32_MIN)
-    return pid, toa
+    return pid.astype(dtype), toa
 
 
 def groups_with_coverage(rng, n_pixels, n_groups, share):
-    """Counted groups ``0 .. n_groups - 2`` on ``share`` of the pixels, in blocks (as ROIs
-    are); the rest in the skipped group ``n_groups - 1``."""
+    """Counted groups ``0 .. n_groups - 2`` on ``share`` of the pixels, in runs (as ROIs
+    are) and a few single pixels (so many blocks of a block table are mixed); the
+    rest in the skipped group ``n_groups - 1``."""
     groups = np.full(n_pixels, n_groups - 1)
-    block = max(1, n_pixels // 200)
-    for start in range(0, n_pixels, block):
+    run = max(1, n_pixels // 200)
+    for start in range(0, n_pixels, run):
         if rng.random() < share:
-            groups[start : start + block] = rng.integers(0, n_groups - 1)
+            groups[start : start + run] = rng.integers(0, n_groups - 1)
+    single = rng.random(n_pixels) < 0.01
+    groups[single] = rng.integers(0, n_groups, single.sum())
     return groups
 
 
 # (pixels, first id, counted share, groups, bins): which path each case takes is
 # asserted below, so a change of thresholds cannot silently leave a path untested.
 CASES = {
-    "byte table, few counted": (5000, 1, 0.1, 4, 100),
-    "byte table, ids from 0": (5000, 0, 0.05, 3, 7),
-    "count all, restore skipped row": (5000, 3, 0.8, 5, 100),
-    "bit table, megapixel": (MEMBER_BYTE_PIXELS + 1001, 11, 0.2, 8, 100),
-    "bit table, mostly counted": (MEMBER_BYTE_PIXELS + 5, 1, 0.9, 3, 50),
-    "whole-call bincount": (INTP_TABLE_PIXELS + 17, 2, 0.3, 700, 1000),
+    "group codes, ids from 1": (5000, 1, 0.1, 4, 100),
+    "group codes, ids from 0": (5000, 0, 0.05, 3, 7),
+    "group codes, mostly counted": (5000, 3, 0.8, 5, 100),
+    "group codes, megapixel": (INTP_TABLE_PIXELS + 1001, 11, 0.2, 8, 100),
+    "group codes, negative ids": (3000, -1500, 0.5, 3, 50),
+    "group codes, whole-call bincount": (5000, 1, 0.3, 60, 10_000),
+    "per-pixel groups, whole-call bincount": (
+        INTP_TABLE_PIXELS + 17,
+        2,
+        0.6,
+        MAX_GROUP_CODES + 300,
+        1000,
+    ),
+    "per-pixel groups, small": (3000, 1, 0.5, MAX_GROUP_CODES + 2, 10),
+    "group codes, blocks of pixels": (5 * SELECTION_TABLE_BYTES + 3, 11, 0.2, 8, 100),
+    "group codes, blocks, ids from 0": (SELECTION_TABLE_BYTES + 1, 0, 0.5, 4, 10),
+    "per-pixel groups, blocks of pixels": (SELECTION_TABLE_BYTES, -7, 0.5, MAX_GROUP_CODES + 9, 3),
 }
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_skipped_group_is_checked_but_not_counted(case) -> None:
+def test_skipped_group_is_neither_counted_nor_time_checked(case) -> None:
     n_pixels, first, share, n_groups, n_bins = CASES[case]
     rng = np.random.default_rng(n_pixels + n_groups)
     pixels = PixelRange(first, n_pixels)
@@ -77,10 +101,13 @@ def test_skipped_group_is_checked_but_not_counted(case) -> None:
     groups = groups_with_coverage(rng, n_pixels, n_groups, share)
     skipped = n_groups - 1
     kernel = PixelGroupTimeOfArrivalCounts(pixels, groups, n_groups, bins, skipped_group=skipped)
-    selects = kernel._select_members
-    assert selects == (case != "count all, restore skipped row"), case
-    assert kernel._member_bits == case.startswith("bit table"), case
-    assert (kernel.n_bins > SMALL_HISTOGRAM_BINS) == (case == "whole-call bincount"), case
+    tables = kernel.tables
+    assert (tables.entry_rows is None) == case.startswith("group codes"), case
+    assert (tables.block_bits > 0) == ("blocks" in case), case
+    if tables.block_bits:  # blocks at the groups' edges need the second lookup
+        assert (tables.selection == MIXED).sum() > 100
+    whole_call = tables.n_rows * (n_bins + 1) > SMALL_HISTOGRAM_BINS
+    assert whole_call == case.endswith("bincount"), case
     # Parts across chunk boundaries, an empty one, and a second call.
     pid, toa = hostile_events(rng, 2 * CHUNK_EVENTS + 300, pixels, bins)
     cuts = [0, 5, 5, CHUNK_EVENTS + 17, len(pid)]
@@ -89,28 +116,72 @@ def test_skipped_group_is_checked_but_not_counted(case) -> None:
     added = kernel.add(out, [p for p, _ in parts[:2]], [t for _, t in parts[:2]])
     added += kernel.add(out, [p for p, _ in parts[2:]], [t for _, t in parts[2:]])
 
-    expected, bad_pixels, bad_times = reference(pid, toa, pixels, groups, n_groups, bins)
+    expected, bad_pixels, bad_times = reference(pid, toa, pixels, groups, n_groups, bins, skipped)
     np.testing.assert_array_equal(out[:skipped], SENTINEL + expected[:skipped])
     np.testing.assert_array_equal(out[skipped], SENTINEL)  # left as it was
     assert added == expected[:skipped].sum()
-    # Every event was checked, whether in a counted group or not.
     assert kernel.rejected.pixel_out_of_range == bad_pixels
     assert kernel.rejected.time_out_of_range == bad_times
     assert bad_pixels >= 3
     assert bad_times >= 2
+    # Bad times of the skipped group's events were there, and are not counted.
+    offset = pid.astype(np.int64) - first
+    on_skipped = (offset >= 0) & (offset < n_pixels)
+    on_skipped[on_skipped] = groups[offset[on_skipped]] == skipped
+    assert (on_skipped & ((toa < bins.start) | (toa >= bins.stop))).sum() >= 2
 
 
-def test_share_threshold_picks_the_path() -> None:
-    n = 1000
+@pytest.mark.parametrize("dtype", [np.uint32, np.int16, np.uint16, np.int8])
+def test_other_id_widths_are_checked_exactly(dtype) -> None:
+    """Ids that are not int32 take the exact 64-bit path; uint32 ids of 2**31 and more
+    are outside every detector, not wrapped onto negative ids."""
+    rng = np.random.default_rng(3)
+    first = 0 if np.dtype(dtype).kind == "u" else -20
+    pixels, bins = PixelRange(first, 100), UniformBins(0, 1000, 10)
+    groups = np.arange(100) % 3
+    kernel = PixelGroupTimeOfArrivalCounts(pixels, groups, 3, bins, skipped_group=2)
+    pid, toa = hostile_events(rng, 5000, pixels, bins, dtype=dtype)
+    if dtype == np.uint32:
+        pid[:3] = (2**32 - 1, 2**31, 2**32 - 20)  # -1, -2**31, -20 if read as int32
+    out = np.zeros(kernel.shape, dtype=np.int64)
+    added = kernel.add(out, pid, toa)
+    expected, bad_pixels, bad_times = reference(pid, toa, pixels, groups, 3, bins, 2)
+    np.testing.assert_array_equal(out[:2], expected[:2])
+    assert added == expected.sum() - expected[2].sum()
+    assert kernel.rejected.pixel_out_of_range == bad_pixels >= 3
+    assert kernel.rejected.time_out_of_range == bad_times
+
+
+def test_a_bad_time_counts_only_on_a_counted_pixel_and_a_bad_id_always() -> None:
+    # Pixels 1, 2 counted (groups 0, 1), 3 and 4 in the skipped group 2.
+    groups = np.array([0, 1, 2, 2])
     bins = UniformBins(0, 10, 2)
-    few = np.where(np.arange(n) < MEMBER_SELECTION_SHARE * n, 0, 1)
-    many = np.where(np.arange(n) <= MEMBER_SELECTION_SHARE * n, 0, 1)
-    assert PixelGroupTimeOfArrivalCounts(
-        PixelRange(1, n), few, 2, bins, skipped_group=1
-    )._select_members
-    assert not PixelGroupTimeOfArrivalCounts(
-        PixelRange(1, n), many, 2, bins, skipped_group=1
-    )._select_members
+    kernel = PixelGroupTimeOfArrivalCounts(PixelRange(1, 4), groups, 3, bins, skipped_group=2)
+    out = np.zeros(kernel.shape, dtype=np.int64)
+    pid = np.array([1, 2, 3, 4, 3, 1, 0, 5, -1, 2**31 - 1, -(2**31)], dtype=np.int32)
+    toa = np.array([0, 9, 10, -1, 4, 10, 5, 5, 99, 5, -1], dtype=np.int32)
+    assert kernel.add(out, pid, toa) == 2
+    np.testing.assert_array_equal(out, [[1, 0], [0, 1], [0, 0]])
+    # Pixel 1 at 10 is left out for its time; pixels 3 and 4 at 10 and -1 are not
+    # histogrammed at all, so not left out of anything for their time.
+    assert kernel.rejected.time_out_of_range == 1
+    # Ids 0, 5, -1, 2**31 - 1 and -2**31, whatever their time.
+    assert kernel.rejected.pixel_out_of_range == 5
+
+
+def test_times_on_bin_edges_and_empty_batches() -> None:
+    groups = np.array([1, 0, 1])
+    bins = UniformBins(-30, 30, 3)  # edges -30, -10, 10, 30
+    kernel = PixelGroupTimeOfArrivalCounts(PixelRange(7, 3), groups, 2, bins, skipped_group=1)
+    out = np.zeros(kernel.shape, dtype=np.int64)
+    empty = np.zeros(0, dtype=np.int32)
+    assert kernel.add(out, empty, empty) == 0
+    assert kernel.add(out, [empty, empty], [empty, empty]) == 0
+    toa = np.array([-31, -30, -11, -10, 9, 10, 29, 30], dtype=np.int32)
+    assert kernel.add(out, np.full(len(toa), 8, dtype=np.int32), toa) == 6
+    np.testing.assert_array_equal(out, [[2, 2, 2], [0, 0, 0]])
+    assert kernel.rejected.time_out_of_range == 2
+    assert kernel.rejected.pixel_out_of_range == 0
 
 
 @pytest.mark.parametrize("counted", [0.0, 0.01, 0.09, 0.11, 1.0])
@@ -125,9 +196,25 @@ def test_every_density_of_counted_events_selects_exactly(counted) -> None:
     toa = rng.integers(0, 1000, len(pid)).astype(np.int32)
     out = np.zeros(kernel.shape, dtype=np.int64)
     added = kernel.add(out, pid, toa)
-    expected, _, _ = reference(pid, toa, pixels, groups, 2, bins)
+    expected, _, _ = reference(pid, toa, pixels, groups, 2, bins, 1)
     np.testing.assert_array_equal(out[0], expected[0])
     assert added == expected[0].sum()
+
+
+def test_any_group_may_be_the_skipped_one() -> None:
+    rng = np.random.default_rng(8)
+    pixels, bins = PixelRange(1, 300), UniformBins(0, 1000, 5)
+    groups = rng.integers(0, 4, 300)
+    pid, toa = hostile_events(rng, 3000, pixels, bins)
+    for skipped in range(4):
+        kernel = PixelGroupTimeOfArrivalCounts(pixels, groups, 4, bins, skipped_group=skipped)
+        out = np.full(kernel.shape, SENTINEL, dtype=np.int64)
+        kernel.add(out, pid, toa)
+        expected, _, bad_times = reference(pid, toa, pixels, groups, 4, bins, skipped)
+        expected += SENTINEL
+        expected[skipped] = SENTINEL
+        np.testing.assert_array_equal(out, expected)
+        assert kernel.rejected.time_out_of_range == bad_times
 
 
 def test_skipped_group_must_be_a_group() -> None:

@@ -165,7 +165,8 @@ class DetectorViewWorkflow:
             # The image checks times only against the user's window.
             OUTSIDE_TOA_WINDOW: image.time_out_of_range,
             # Bad pixels are counted by the image already: the ROI spectra see the
-            # same events, so only their time range adds a reason.
+            # same events, so only their time range adds a reason (counted for the
+            # events in some ROI: the others are in no spectrum to be left out of).
             TIME_OUT_OF_RANGE: self._rois.rejected.time_out_of_range,
         }
 

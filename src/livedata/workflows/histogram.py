@@ -1,5 +1,5 @@
-"""Event-histogram kernels: pixel images, time-of-arrival spectra, pixel x ToA cubes and
-spectra of pixel groups (ROIs).
+"""Event-histogram kernels: pixel images, time-of-arrival spectra and pixel x ToA cubes;
+the spectra of pixel groups (ROIs) are in :mod:`livedata.workflows.group_histogram`.
 
 Every kernel turns events into a flat bin index and scatter-adds it into an ``int64``
 array the caller owns, so one preallocated histogram can collect many windows.
@@ -87,7 +87,8 @@ class RejectedEvents:
     pixel_out_of_range: int = 0
     """Pixel id outside the detector (negative, huge, or another bank's)."""
     time_out_of_range: int = 0
-    """Valid pixel (or no pixel) but time of arrival outside the histogram's range."""
+    """Valid pixel (or no pixel) but time of arrival outside the histogram's range. A
+    kernel with a skipped pixel group checks the times of the other events only."""
 
     @property
     def total(self) -> int:
@@ -146,16 +147,21 @@ class TimeBinning:
     enough to reach the next integer, as ``u * c / w`` is a multiple of ``1 / w``.
     Hence ``(u * m) >> s`` is the exact bin. When ``u * m`` could overflow 64 bits, an
     exact ``u * count // width`` is used (``u * count < 2**62``).
+
+    ``through_stop``: exact for ``u = width`` as well (the same bound holds, as
+    ``width / 2**s <= 1 / w``), which gets bin ``count``: for callers that clamp every
+    offset outside the range to ``width`` and so count those in one extra bin.
     """
 
-    def __init__(self, bins: UniformBins) -> None:
+    def __init__(self, bins: UniformBins, *, through_stop: bool = False) -> None:
         self.bins = bins
         width, count = bins.width, bins.count
         g = math.gcd(count, width)
         c, w = count // g, width // g
         shift = (width * w - 1).bit_length()
         multiplier = -(-(c << shift) // w)
-        self.exact_multiply = (width - 1) * multiplier < 1 << 64
+        top = width if through_stop else width - 1
+        self.exact_multiply = top * multiplier < 1 << 64
         self._multiplier = np.uint64(multiplier if self.exact_multiply else count)
         self._shift = np.uint64(shift)
         self._width = np.uint64(width)
@@ -165,6 +171,10 @@ class TimeBinning:
         Only offsets inside the range get a meaningful bin; callers discard the rest."""
         wide = out.view(np.uint64)
         np.copyto(wide, offsets.view(np.uint32))
+        self.index_wide(wide)
+
+    def index_wide(self, wide: npt.NDArray[np.uint64]) -> None:
+        """Replace each offset in ``wide`` by its bin."""
         np.multiply(wide, self._multiplier, out=wide)
         if self.exact_multiply:
             np.right_shift(wide, self._shift, out=wide)
@@ -531,218 +541,3 @@ class PixelTimeOfArrivalCounts:
             return m - n_bad
 
         return scatter_add(flat, parts, n_events, fill, scratch)
-
-
-INTP_TABLE_PIXELS = 1 << 17
-"""Pixel tables up to this many entries (1 MiB as intp) are looked up as intp, which
-spares widening the result; larger ones as the narrowest integer that holds the
-values, so the random lookups miss the cache less."""
-
-
-MEMBER_SELECTION_SHARE = 0.25
-"""On a detector whose group offsets fit in cache (``INTP_TABLE_PIXELS``), events are
-selected by membership first only when at most this share of the pixels is counted.
-Measured with uniform events: selecting first is 1.3x faster at 10 %, 0.85x at 45 %."""
-
-MEMBER_BYTE_PIXELS = 1 << 19
-"""Detectors up to this many pixels have a byte per pixel in the membership table of
-a :class:`PixelGroupTimeOfArrivalCounts` with a skipped group (512 KiB, in L2); larger
-ones a bit per pixel, which costs a few more passes but keeps the table in L2."""
-
-
-class PixelGroupTimeOfArrivalCounts:
-    """Counts per (pixel group, time-of-arrival bin): one spectrum per group of pixels.
-
-    ``groups[i]`` is the group of pixel ``first + i``, in ``[0, n_groups)``; every pixel
-    is in exactly one group (a caller with overlapping selections, such as ROIs, splits
-    them into disjoint groups and keeps one group for "none"). The histogram is
-    ``(n_groups, bins.count)``, group-major. Per event this costs what the pixel x
-    time-of-arrival cube costs plus one lookup in a table of each pixel's group offset.
-
-    ``skipped_group``: a group whose counts nobody reads (ROIs: "in no ROI"). Its
-    events are still checked, so ``rejected`` counts every event as without it, but
-    its row of ``out`` is left as it was and ``add`` does not count them as added.
-    Where that pays (see ``MEMBER_SELECTION_SHARE``), every event's pixel is looked up
-    only in a compact "counted?" table (a byte or a bit per pixel, in L2), and only
-    the counted events get the offsets lookup, the time bin and the scatter.
-    """
-
-    def __init__(
-        self,
-        pixels: PixelRange,
-        groups: npt.NDArray[np.integer],
-        n_groups: int,
-        bins: UniformBins,
-        *,
-        skipped_group: int | None = None,
-    ) -> None:
-        groups = np.asarray(groups)
-        if groups.shape != (pixels.count,) or groups.dtype.kind not in "iu":
-            raise ValueError(
-                f"need one integer group per pixel ({pixels.count}), "
-                f"got {groups.dtype} of shape {groups.shape}"
-            )
-        if not 0 < n_groups * bins.count <= INT32_MAX:
-            raise ValueError(f"{n_groups} groups x {bins.count} bins is empty or too large")
-        if groups.size and (int(groups.min()) < 0 or int(groups.max()) >= n_groups):
-            raise ValueError(f"groups must lie in [0, {n_groups})")
-        self.pixels = pixels
-        self.bins = bins
-        self.n_groups = n_groups
-        self.rejected = RejectedEvents()
-        # Pre-multiplied by the bin count, so an event's bin is one lookup and one add.
-        offsets = groups.astype(np.intp) * bins.count
-        dtype = (
-            np.intp
-            if pixels.count <= INTP_TABLE_PIXELS
-            else np.min_scalar_type(n_groups * bins.count)
-        )
-        self._offsets: npt.NDArray[np.integer] = offsets.astype(dtype)
-        self._looked_up = np.empty(CHUNK_EVENTS, dtype=dtype)
-        self._binning = TimeBinning(bins)
-        self._scratch = Scratch()
-        self.skipped_group = skipped_group
-        if skipped_group is not None:
-            if not 0 <= skipped_group < n_groups:
-                raise ValueError(f"skipped group {skipped_group} not in [0, {n_groups})")
-            counted = groups != skipped_group
-            # Selecting the counted events first pays when their table lookup would
-            # miss the cache, or when few pixels (so, roughly, few events) are counted.
-            self._select_members = (
-                pixels.count > INTP_TABLE_PIXELS
-                or np.count_nonzero(counted) <= MEMBER_SELECTION_SHARE * pixels.count
-            )
-            # Which pixels count, looked up for every event: one byte per pixel while
-            # that fits in L2, one bit beyond (400 KiB for 3.2 M pixels rather than the
-            # offsets' 6 MiB), so this lookup rarely misses the cache.
-            self._member_bits = pixels.count > MEMBER_BYTE_PIXELS
-            self._members = (
-                np.packbits(counted, bitorder="little")
-                if self._member_bits
-                else counted.view(np.uint8)
-            )
-            # Padded with ``CHUNK_EVENTS // 8`` ones, which keep ``np.nonzero`` on its
-            # branch-free path (see :func:`_nonzero_members`).
-            self._member_mask = np.ones(CHUNK_EVENTS + CHUNK_EVENTS // 8, dtype=np.uint8)
-            self._bit = np.empty(CHUNK_EVENTS, dtype=np.uint8)
-            self._selected_time = np.empty(CHUNK_EVENTS, dtype=np.int32)
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.n_groups, self.bins.count
-
-    @property
-    def n_bins(self) -> int:
-        return self.n_groups * self.bins.count
-
-    def add(self, out: CountsArray, pixel_id: Events, time_of_arrival: Events) -> int:
-        """Add events to ``out`` (``shape`` int64 counts); return how many were added."""
-        parts, n_events = event_parts(pixel_id, time_of_arrival)
-        flat = check_out(out, self.n_bins)
-        skipped = self.skipped_group
-        if skipped is None:
-            return self._add_all(flat, parts, n_events)
-        if self._select_members:
-            return self._add_members(flat, parts, n_events)
-        # Counting every event is cheaper here; the skipped group's row is restored.
-        row = flat[skipped * self.bins.count : (skipped + 1) * self.bins.count]
-        before = row.copy()
-        added = self._add_all(flat, parts, n_events)
-        added -= int(row.sum() - before.sum())
-        row[...] = before
-        return added
-
-    def _add_all(self, flat: CountsArray, parts: list[Chunk], n_events: int) -> int:
-        pixels, bins, scratch = self.pixels, self.bins, self._scratch
-        table = self._offsets
-
-        def fill(chunk: Chunk, index: IndexArray) -> int:
-            position, offsets, good, n_bad = check_chunk(
-                chunk, pixels, bins, scratch, self.rejected
-            )
-            m = len(position)
-            self._binning.index(offsets, index)
-            # 'clip' keeps a bad id's lookup in bounds; its event is discarded below.
-            looked_up = self._looked_up[:m]
-            np.take(table, position, out=looked_up, mode="clip")
-            if looked_up.dtype == np.intp:
-                np.add(index, looked_up, out=index)
-            else:
-                wide = index.view(np.uint64)
-                np.add(wide, looked_up, out=wide)
-            discard(index, good, n_bad, scratch)
-            return m - n_bad
-
-        return scatter_add(flat, parts, n_events, fill, scratch)
-
-    def _add_members(self, flat: CountsArray, parts: list[Chunk], n_events: int) -> int:
-        """Like ``add``, but events of the skipped group are checked (rejections are
-        counted for every event) and then dropped before their bin is computed: the
-        offsets table and the ToA binning only see events of counted groups."""
-        pixels, bins, scratch = self.pixels, self.bins, self._scratch
-        small = flat.size <= SMALL_HISTOGRAM_BINS
-        whole = scratch.index if small else scratch.whole_index(n_events)
-        added = 0
-        for chunk in chunks(parts):
-            position, offsets, good, _ = check_chunk(chunk, pixels, bins, scratch, self.rejected)
-            selected = self._selected(position, good)
-            k = len(selected)
-            if not k:
-                continue
-            # Only counted, accepted events from here on: no checks, no discards.
-            # ('clip' only because numpy buffers ``out`` in the default mode.)
-            index = whole[:k] if small else whole[added : added + k]
-            time = self._selected_time[:k]
-            np.take(offsets, selected, out=time, mode="clip")
-            self._binning.index(time, index)
-            member_position = scratch.row[:k]
-            np.take(position, selected, out=member_position, mode="clip")
-            looked_up = self._looked_up[:k]
-            np.take(self._offsets, member_position, out=looked_up, mode="clip")
-            if looked_up.dtype == np.intp:
-                np.add(index, looked_up, out=index)
-            else:
-                wide = index.view(np.uint64)
-                np.add(wide, looked_up, out=wide)
-            if small:
-                np.add.at(flat, index, 1)
-            added += k
-        if not small and added:
-            flat += np.bincount(whole[:added], minlength=flat.size)
-        return added
-
-    def _selected(self, position: Int32Array, good: BoolArray) -> IndexArray:
-        """Positions in the chunk of the accepted events of counted groups."""
-        m = len(position)
-        member = self._member_mask[:m]
-        # An intp index spares ``take`` a conversion; 'wrap' is its fastest mode here
-        # (a bad id reads some entry in bounds; ``good`` drops its event).
-        where = self._scratch.time_index[:m]
-        if self._member_bits:
-            np.right_shift(position, 3, out=where, casting="unsafe")
-            np.take(self._members, where, out=member, mode="wrap")
-            bit = self._bit[:m]
-            np.bitwise_and(position, 7, out=bit, casting="unsafe")
-            np.right_shift(member, bit, out=member)
-        else:
-            np.copyto(where, position)
-            np.take(self._members, where, out=member, mode="wrap")
-        # ``good`` is 0 or 1, so this also clears the bits above the member's.
-        np.bitwise_and(member, good.view(np.uint8), out=member)
-        return _nonzero_members(self._member_mask, m)
-
-
-def _nonzero_members(mask: npt.NDArray[np.uint8], m: int) -> IndexArray:
-    """Indices of the nonzero entries among ``mask[:m]`` (which are 0 or 1), followed
-    in ``mask`` by at least ``m // 8`` ones.
-
-    numpy's ``nonzero`` takes a branchy loop when at most a tenth of its input is
-    nonzero, which at a few percent to ten percent (ROIs) mispredicts often enough to
-    cost twice the branch-free one. Including ``m // 8`` trailing ones keeps the
-    density above a ninth; the indices past ``m`` are cut off again.
-    """
-    tail = m // 8
-    mask[m : m + tail] = 1
-    k = int(np.count_nonzero(mask[:m]))
-    selected: IndexArray = np.nonzero(mask[: m + tail].view(np.bool_))[0][:k]
-    return selected

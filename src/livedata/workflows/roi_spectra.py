@@ -46,9 +46,9 @@ from livedata.core.workflow import OutputSpec
 from livedata.protocol.errors import EncodeError
 from livedata.protocol.roi import MAX_ROIS, rois_to_data_array
 from livedata.workflows import outputs
+from livedata.workflows.group_histogram import PixelGroupTimeOfArrivalCounts
 from livedata.workflows.histogram import (
     Events,
-    PixelGroupTimeOfArrivalCounts,
     PixelRange,
     RejectedEvents,
     UniformBins,
@@ -196,9 +196,10 @@ class RoiSpectra:
         self._sums = WindowedSum((0, params.bins))
         self._kernel: PixelGroupTimeOfArrivalCounts | None = None
         self.rejected = RejectedEvents()
-        """Events the spectra did not histogram since creation, by reason: shared by
-        every kernel an ROI change builds, so the totals outlive them. Counted over the
-        whole detector while ROIs are set (an event in no ROI is checked all the same)."""
+        """Events the spectra left out since creation, by reason: shared by every kernel
+        an ROI change builds, so the totals outlive them. While ROIs are set, every
+        event's pixel id is checked, but only an event in some ROI has its time checked:
+        an event in no ROI is in no spectrum, so it is not left out of one for its time."""
         self._region_counts = np.zeros((0, params.bins), dtype=np.int64)
         self._pair_regions = np.zeros(0, dtype=np.intp)
         self._pair_rows = np.zeros(0, dtype=np.intp)
@@ -270,8 +271,8 @@ class RoiSpectra:
             if self._pixel_bins is not None:
                 # Each pixel takes its bin's region; pixels outside the view, none.
                 groups = np.append(groups, np.int32(regions.n_regions))[self._pixel_bins]
-            # Events in no ROI are checked (and their rejections counted) but not
-            # histogrammed: their spectrum would be thrown away.
+            # Events in no ROI are not histogrammed (their spectrum would be thrown
+            # away) and their times not checked; their pixel ids are, as for all events.
             kernel = PixelGroupTimeOfArrivalCounts(
                 self._pixels,
                 groups,
