@@ -327,6 +327,13 @@ class CredentialStore:
             return None
         return User(name=name, role=entry.role, client=client, authenticated=True)
 
+    def removed(self, name: str) -> bool:
+        """Whether a valid users file no longer lists ``name``. False while the file is
+        missing or invalid: a file being rewritten must not end anyone's open page
+        (logins and commands are refused meanwhile all the same)."""
+        credentials = self.current()
+        return credentials is not None and name not in credentials.users
+
     def user(self, name: str, client: str | None = None) -> User | None:
         """The user ``name`` with the role the file gives them now (None if removed)."""
         credentials = self.current()

@@ -117,10 +117,6 @@ class CommandGate:
         self._audit = audit
         self._current = current
 
-    def still_a_user(self) -> bool:
-        """Whether the users file still lists the user (always true without one)."""
-        return self._current is None or self._current() is not None
-
     def _check(self, verb: str) -> None:
         """Refuse unless the user, as the users file says now, may command: a user
         demoted or removed while their page is open loses the right at once."""

@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING, Any
 
 import panel as pn
 import pytest
-from dashboard_pages import cell, cell_state, frames, image_sums, open_dashboard
+from dashboard_pages import (
+    STACK_PAGE_MARKS,
+    cell,
+    cell_state,
+    frames,
+    image_sums,
+    open_dashboard,
+)
 from playwright.sync_api import Browser, Page, Playwright
 
 from conftest import CHROMIUM, CHROMIUM_ARGS
@@ -37,13 +44,7 @@ from livedata.dashboard.ui import session as session_module
 if TYPE_CHECKING:
     from conftest import Stack
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.integration,
-    pytest.mark.filterwarnings(
-        "ignore:reference already known:bokeh.util.warnings.BokehUserWarning"
-    ),
-]
+pytestmark = STACK_PAGE_MARKS
 
 FROZEN_S = 15.0
 SETTLE_S = 3.0
@@ -221,3 +222,22 @@ def test_a_frozen_browser_neither_slows_a_healthy_one_nor_piles_up_on_the_server
     )
     assert caught_up_s < 10, caught_up_s
     assert _age_s(stuck) < 5
+
+
+def test_a_page_that_stops_drawing_still_gets_a_frame_now_and_then(
+    stack: Stack, page: Page, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rendering stalled (or a tab the browser does not paint): no frame is confirmed
+    as drawn, but the page says a second later that it arrived, and so keeps getting
+    one every ``STALL_S``: unlike a frozen browser, it is not cut off."""
+    monkeypatch.setattr(session_module, "STALL_S", STALL_S)
+    open_dashboard(page, stack.url)
+    cell_state(cell(page, IMAGE), "live")
+    page.evaluate("window.requestAnimationFrame = () => 0")  # nothing is drawn from now
+    seen = [frames(page)]
+    deadline = time.monotonic() + 5 * STALL_S
+    while time.monotonic() < deadline:
+        time.sleep(0.25)
+        if frames(page) != seen[-1]:
+            seen.append(frames(page))
+    assert len(seen) - 1 >= 3, f"frames arrived {len(seen) - 1} times in {5 * STALL_S:.0f} s"

@@ -3,6 +3,7 @@ the same session for an operator has them all. No browser (a bokeh document each
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +16,13 @@ from livedata.config.registry import load_instrument
 from livedata.core.identity import WorkflowId
 from livedata.dashboard.access import CommandRefusedError, Role, User
 from livedata.dashboard.audit import AuditLog, read_audit_log
+from livedata.dashboard.credentials import (
+    CredentialsFile,
+    CredentialStore,
+    save_credentials,
+    with_user,
+    without_user,
+)
 from livedata.dashboard.gate import CommandGate
 from livedata.dashboard.policy.grid_files import GridLibrary
 from livedata.dashboard.ui import session as session_module
@@ -152,24 +160,30 @@ def test_a_page_stops_showing_data_once_its_user_is_removed(
     ctx: DashboardContext, doc: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An open websocket is no login: the session ends itself within a second of the
-    user leaving the users file, and sends nothing more."""
+    user leaving the users file, and sends nothing more; a file briefly invalid (being
+    rewritten) ends nobody's page."""
     monkeypatch.setattr(session_module, "USER_CHECK_S", 0.0)
-    listed: list[User] = [VIEWER]
-    gate = CommandGate(
-        ctx.backend,
-        VIEWER,
-        AuditLog(tmp_path / "audit.jsonl"),
-        current=lambda: listed[0] if listed else None,
+    users_file = tmp_path / "users.yaml"
+    alice = with_user(CredentialsFile(), "alice", Role.OPERATOR, "a" * 8)
+    both = with_user(alice, "bob", Role.VIEWER, "b" * 8)
+    save_credentials(users_file, both)
+    store = CredentialStore(users_file)
+    gate = CommandGate(ctx.backend, VIEWER, AuditLog(tmp_path / "audit.jsonl"))
+    session = Session(
+        ctx.for_session(VIEWER, gate, user_removed=functools.partial(store.removed, "bob"))
     )
-    session = Session(ctx.for_session(VIEWER, gate))
     backend = ctx.backend
     assert isinstance(backend, FakeBackend)
     backend.feed()
     session._tick(force=True)
-    assert not session.ended
     assert ctx.metrics.cell_frames > 0, "the page shows data while its user is listed"
 
-    listed.clear()  # removed from the users file
+    users_file.write_text("users: [half written")  # mid-rewrite: not a removal
+    backend.feed()
+    session._tick(force=True)
+    assert not session.ended
+
+    save_credentials(users_file, without_user(both, "bob"))
     session._tick(force=True)
     assert session.ended
     (only,) = session.panel.objects

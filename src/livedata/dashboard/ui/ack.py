@@ -7,9 +7,11 @@ behind (slow machine, busy tab) skips its ticks until it catches up and then get
 newest data: latest wins, a slow browser never builds a backlog on the server or the
 websocket, and it costs the server nothing while it lags.
 
-A hidden tab paints nothing, so it confirms only that frames *arrived* (``received``);
-such a tab gets a frame now and then (``frame_due``). A browser that confirms neither is
-frozen (a hung machine, a stopped process, a dead network): it gets nothing more. What a
+A hidden tab paints nothing, so it confirms only that frames *arrived* (``received``, at
+once when hidden, and by any page that has not drawn a frame a second after it came);
+such a page gets a frame now and then (``frame_due``). A browser that confirms neither
+is frozen (a hung machine, a stopped process, a dead network: no timer runs there
+either): it gets nothing more. What a
 server writes to a socket nobody reads queues in the kernel's buffers and then in
 Tornado's write buffer, which has no bound, and is replayed stale when the browser wakes.
 """
@@ -29,6 +31,12 @@ def frame_due(seq: int, received: int, ack: int, waited_s: float, stall_s: float
     return max(received, ack) >= seq and waited_s >= stall_s
 
 
+RECEIVED_AFTER_MS = 1000
+"""A frame not drawn this long after it arrived is confirmed as received only: a page
+that keeps not drawing (hidden, or its rendering stalled) then gets a frame every
+``STALL_S`` instead of none, as a hidden tab does."""
+
+
 class FrameAck(JSComponent):
     """Invisible; ``frames`` (cell frames sent so far) is mirrored to
     ``window.livedataFrames`` for tests and the benchmark."""
@@ -36,11 +44,13 @@ class FrameAck(JSComponent):
     seq = param.Integer(default=0)
     ack = param.Integer(default=0)
     received = param.Integer(default=0)
-    """Set only by hidden tabs (a drawn frame was received too): one message per frame
-    from a visible page, as before."""
+    """Set only when a frame is not drawn within ``RECEIVED_AFTER_MS`` (a hidden tab, a
+    page the browser does not paint): a page that draws sends one message per frame."""
     frames = param.Integer(default=0)
 
-    _esm = """
+    _esm = (
+        f"const RECEIVED_AFTER_MS = {RECEIVED_AFTER_MS};"
+        """
     export function render({ model }) {
       const el = document.createElement("span");
       el.className = "ld-frame-ack";
@@ -53,6 +63,11 @@ class FrameAck(JSComponent):
         window.livedataFrames = model.frames;
         arrived();
         requestAnimationFrame(() => { model.ack = seq; });
+        // Not drawn a second later (rendering stalled, a tab the browser does not
+        // paint): say at least that it arrived. A frozen browser runs no timer either.
+        setTimeout(() => {
+          if (model.ack < seq && model.received < seq) { model.received = seq; }
+        }, RECEIVED_AFTER_MS);
       };
       model.on("seq", confirm);
       // A tab hidden before it painted never runs its requestAnimationFrame.
@@ -63,3 +78,4 @@ class FrameAck(JSComponent):
       return el;
     }
     """
+    )

@@ -86,6 +86,10 @@ def _started(row: JobRow) -> tuple[int, int]:
     return (row.status.start_time or 0, row.last_seen_ns)
 
 
+def _never() -> bool:
+    return False
+
+
 class DashboardContext:
     """The server-wide state behind every session.
 
@@ -126,17 +130,23 @@ class DashboardContext:
         self.metrics = ServerMetrics()
         self.user: User = LOCAL_USER
         """Whose session this is (``for_session``); the server-wide context's is ``local``."""
+        self.user_removed: Callable[[], bool] = _never
+        """Whether the users file no longer lists ``user`` (``for_session``)."""
         self._lock = threading.Lock()
         # A list, so that the per-session copies share one cached index.
         self._jobs: list[tuple[tuple[int, int], JobIndex]] = []
 
-    def for_session(self, user: User, backend: Backend) -> DashboardContext:
+    def for_session(
+        self, user: User, backend: Backend, *, user_removed: Callable[[], bool] | None = None
+    ) -> DashboardContext:
         """This context as one user's session sees it: everything shared, but its
         ``user``, its ``backend`` (a ``CommandGate`` that checks the user's role) and,
-        behind such a gate, its ``grids`` (saving and deleting checked the same way)."""
+        behind such a gate, its ``grids`` (saving and deleting checked the same way);
+        ``user_removed`` tells the session when to end itself."""
         view = copy.copy(self)
         view.user = user
         view.backend = backend
+        view.user_removed = user_removed or _never
         if isinstance(backend, CommandGate):  # grid writes: operators only, audited
             view.grids = GatedGridLibrary(self.grids, backend)
         return view

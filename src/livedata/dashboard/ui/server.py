@@ -11,6 +11,7 @@ signed with the cookie secret when logins are on.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import re
 import socket
@@ -133,7 +134,8 @@ def create_app(
             if user is None:  # the provider lets no such request in; never show data
                 return pn.pane.HTML(NOT_LOGGED_IN)
         gate = CommandGate(ctx.backend, user, audit, current=_current(users, user))
-        return Session(ctx.for_session(user, gate)).panel
+        removed = None if users is None else functools.partial(users.removed, user.name)
+        return Session(ctx.for_session(user, gate, user_removed=removed)).panel
 
     return app
 

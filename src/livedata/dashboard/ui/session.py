@@ -15,7 +15,6 @@ import panel as pn
 from panel.io.callbacks import PeriodicCallback
 
 from livedata.dashboard.access import User
-from livedata.dashboard.gate import CommandGate
 from livedata.dashboard.ui.ack import FrameAck, frame_due
 from livedata.dashboard.ui.context import DashboardContext
 from livedata.dashboard.ui.format import escape
@@ -161,12 +160,11 @@ class Session:
     def _user_removed(self) -> bool:
         """End the page, once, if its user is no longer in the users file: the websocket
         would otherwise go on streaming results to someone the operators locked out."""
-        backend = self.ctx.backend
         now = time.monotonic()
-        if not isinstance(backend, CommandGate) or now - self._user_checked < USER_CHECK_S:
+        if now - self._user_checked < USER_CHECK_S:
             return False
         self._user_checked = now
-        if backend.still_a_user():
+        if not self.ctx.user_removed():
             return False
         self.ended = True
         if self._ticker_callback is not None:
