@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, Producer
+from confluent_kafka import OFFSET_BEGINNING, OFFSET_END, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from livedata.cli.watch import tail_consumer
-from livedata.kafka.assigned_consumer import AssignedConsumer
+from livedata.kafka.assigned_consumer import AssignedConsumer, _Unproven
 from livedata.kafka.rotation import TopicRotator, marker_name
 from livedata.kafka.settings import KafkaSettings
 from livedata.kafka.topics import TopicPlan
@@ -233,5 +233,52 @@ def test_the_lookup_thread_sleeps_while_a_reader_holds_the_consumer(
             consumer.consume(100, 0.2)  # as a service's reader: an idle topic, 0.2 s each
         used = thread_cpu_s(consumer._watcher) - before
         assert used < 0.3, f"the lookup thread used {used:.2f} s of CPU in 3 s"
+    finally:
+        consumer.close()
+
+
+def test_a_control_topic_whose_start_cannot_be_looked_up_waits_for_the_next_lookup(
+    kafka_settings: KafkaSettings, topic: str, producer: Producer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Assigned at the logical beginning, it would start at the end should librdkafka's
+    own lookup fail too (an oversized fetch breaking the connection): not assigned yet
+    is better, and it is looked up again."""
+    send(producer, topic, b"queued")
+
+    def broken(*args: object, **kwargs: object) -> tuple[int, int]:
+        raise KafkaException(KafkaError(KafkaError._TRANSPORT))
+
+    monkeypatch.setattr(AssignedConsumer, "get_watermark_offsets", broken)
+    consumer = AssignedConsumer(
+        {**kafka_settings.client_config(), "group.id": "test", "enable.auto.commit": False},
+        {topic: OFFSET_BEGINNING},
+    )
+    try:
+        assert consumer.assigned_topics() == []
+        monkeypatch.undo()
+        assert b"queued" in read_until(consumer, {b"queued"})
+        (assigned,) = consumer.assignment()
+        assert assigned.offset >= 0
+    finally:
+        consumer.close()
+
+
+def test_a_topic_retried_for_not_delivering_restarts_where_it_was_assigned(
+    kafka_settings: KafkaSettings, topic: str, producer: Producer
+) -> None:
+    """Not at the topic's first offset: a data topic taken again after a loss starts at
+    its end, and what was there before must not be read on a retry."""
+    # Two batches: the embedded broker's end can lag by one, so "old-2" may be read
+    # again at the end (services filter it by timestamp), but never "old-1".
+    send(producer, topic, b"old-1")
+    send(producer, topic, b"old-2")
+    consumer = consumer_of(kafka_settings, topic)
+    try:
+        (assigned,) = consumer.assignment()
+        assert assigned.offset > 0  # at the end, past the old messages
+        with consumer._lock:  # as if taken again after a loss and silent since
+            consumer._unproven[topic] = _Unproven(0.0, 0, {0: assigned.offset})
+            consumer._check_flow()
+        assert b"old-1" not in read(consumer, 1.5)
     finally:
         consumer.close()

@@ -37,6 +37,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -143,8 +144,8 @@ class AssignedConsumer(Consumer):
         self._held: set[str] = set()
         """Released for a rotation, or never taken because a marker existed."""
         self._lost: set[str] = set()
-        self._unproven: dict[str, tuple[float, int]] = {}
-        """Topics assigned again that have not delivered yet: (next check, retries)."""
+        self._unproven: dict[str, _Unproven] = {}
+        """Topics assigned again that have not delivered yet."""
         self._embedded = False
         self._next_lookup = 0.0
         self._last_unreachable_log = -UNREACHABLE_LOG_INTERVAL_S
@@ -280,6 +281,8 @@ class AssignedConsumer(Consumer):
     def _apply(self, broker_topics: Mapping[str, Any]) -> None:
         release: list[TopicPartition] = []
         acquire: list[TopicPartition] = []
+        # One budget for all start-offset lookups: they run under the consumer's lock.
+        deadline = time.monotonic() + LOOKUP_TIMEOUT_S
         for topic, start in self._start.items():
             have = self._assigned.get(topic)
             if self._embedded and marker_name(topic) in broker_topics:
@@ -296,44 +299,56 @@ class AssignedConsumer(Consumer):
                 continue
             partitions = sorted(meta.partitions)
             if have is None:
-                acquire.extend(self._take(topic, partitions, start))
+                acquire.extend(self._take(topic, partitions, start, deadline))
             elif len(partitions) > len(have):
                 new = [p for p in partitions if p not in have]
+                offsets = self._resolve(topic, new, start, deadline)
+                if offsets is None:
+                    continue  # added at the next lookup
                 have.extend(new)
                 self.counters["partitions_added"] += len(new)
                 logger.info("partitions_added", topic=topic, partitions=new)
-                acquire.extend(TopicPartition(topic, p, start) for p in new)
+                acquire.extend(
+                    TopicPartition(topic, p, o) for p, o in zip(new, offsets, strict=True)
+                )
         if release:
             self.incremental_unassign(release)
         if acquire:
             self.incremental_assign(acquire)
         self._log_missing()
 
-    def _take(self, topic: str, partitions: list[int], start: int) -> list[TopicPartition]:
-        offset = start
+    def _take(
+        self, topic: str, partitions: list[int], start: int, deadline: float
+    ) -> list[TopicPartition]:
+        # Back after a rotation: fresh, read all of it.
+        offset = OFFSET_BEGINNING if topic in self._held else start
+        offsets = self._resolve(topic, partitions, offset, deadline)
+        if offsets is None:
+            return []  # still missing, held or lost: taken at the next lookup
         again = topic in self._held or topic in self._lost
-        if topic in self._held:  # back after a rotation: fresh, read all of it
-            offset = OFFSET_BEGINNING
+        if topic in self._held:
             self.counters["rotations_followed"] += 1
         if again:
             self.counters["topics_reassigned"] += 1
             after = "rotation" if topic in self._held else "loss"
             logger.info("topic_reassigned", topic=topic, after=after)
-            self._unproven[topic] = (time.monotonic() + FLOW_CHECK_S, 0)
+            starts = dict(zip(partitions, offsets, strict=True))
+            self._unproven[topic] = _Unproven(time.monotonic() + FLOW_CHECK_S, 0, starts)
         self._held.discard(topic)
         self._lost.discard(topic)
         self._assigned[topic] = partitions
-        return [TopicPartition(topic, p, self._resolve(topic, p, offset)) for p in partitions]
+        return [TopicPartition(topic, p, o) for p, o in zip(partitions, offsets, strict=True)]
 
     def _check_flow(self) -> None:
-        """Assign once more a topic, assigned again, that has data but delivers none."""
+        """Assign once more a topic, assigned again, that has data but delivers none:
+        from the offsets it was assigned at, so nothing older is read again."""
         now = time.monotonic()
-        for topic, (due, retries) in list(self._unproven.items()):
+        for topic, unproven in list(self._unproven.items()):
             partitions = self._assigned.get(topic)
             if partitions is None:
                 del self._unproven[topic]
                 continue
-            if now < due:
+            if now < unproven.due:
                 continue
             try:
                 marks = [
@@ -343,47 +358,61 @@ class AssignedConsumer(Consumer):
                     for p in partitions
                 ]
             except KafkaException:
-                self._unproven[topic] = (now + FLOW_CHECK_S, retries)
+                self._unproven[topic] = unproven.later(now)
                 continue
-            if all(high <= low for low, high in marks):
-                self._unproven[topic] = (now + FLOW_CHECK_S, retries)  # nothing to deliver
+            firsts = [
+                _first_offset(unproven.starts.get(p, OFFSET_BEGINNING), low, high)
+                for p, (low, high) in zip(partitions, marks, strict=True)
+            ]
+            if all(high <= first for first, (_, high) in zip(firsts, marks, strict=True)):
+                self._unproven[topic] = unproven.later(now)  # nothing to deliver
                 continue
-            if retries >= FLOW_RETRIES:
-                logger.warning("topic_not_delivering", topic=topic, retries=retries)
+            if unproven.retries >= FLOW_RETRIES:
+                logger.warning("topic_not_delivering", topic=topic, retries=unproven.retries)
                 del self._unproven[topic]
                 continue
             # Nothing was delivered yet, so starting over from the start loses nothing.
             self.incremental_unassign([TopicPartition(topic, p) for p in partitions])
             self.incremental_assign(
-                [
-                    TopicPartition(topic, p, low)
-                    for p, (low, _) in zip(partitions, marks, strict=True)
-                ]
+                [TopicPartition(topic, p, f) for p, f in zip(partitions, firsts, strict=True)]
             )
             self.counters["reassign_retries"] += 1
-            logger.info("topic_reassigned", topic=topic, after="no_delivery", retry=retries + 1)
-            self._unproven[topic] = (now + FLOW_CHECK_S, retries + 1)
+            logger.info(
+                "topic_reassigned", topic=topic, after="no_delivery", retry=unproven.retries + 1
+            )
+            self._unproven[topic] = unproven.later(now, retried=True)
 
-    def _resolve(self, topic: str, partition: int, offset: int) -> int:
-        """A logical start offset as the concrete offset, looked up now.
+    def _resolve(
+        self, topic: str, partitions: list[int], offset: int, deadline: float
+    ) -> list[int] | None:
+        """Each partition's start as a concrete offset, looked up now; None if a start
+        at the beginning could not be looked up (the caller tries again later).
 
         ``OFFSET_END``: librdkafka would look it up only later, and skip what is produced
         in between (a result or an event sent right after a service announced itself).
         Where the broker's end lags (the embedded one's can lag one batch), the
-        timestamp filters drop the older rest. ``OFFSET_BEGINNING``: librdkafka's own
-        lookup can fail when a fetch on the same connection breaks it (a response over
-        ``receive.message.max.bytes``), and it then falls back to ``auto.offset.reset``,
-        the end: a command queued before the service started would be skipped."""
+        timestamp filters drop the older rest. If the lookup fails it is left to
+        librdkafka, which falls back to the end anyway. ``OFFSET_BEGINNING``:
+        librdkafka's own lookup can fail when a fetch on the same connection breaks it
+        (a response over ``receive.message.max.bytes``), and it then falls back to
+        ``auto.offset.reset``, the end: a command queued before the service started
+        would be skipped. So such a partition is not assigned until its start is known."""
         if offset not in (OFFSET_END, OFFSET_BEGINNING):
-            return offset
-        try:
-            low, high = self.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=LOOKUP_TIMEOUT_S
-            )
-        except KafkaException:
-            return offset  # looked up by librdkafka later, as before
-        mark = int(high) if offset == OFFSET_END else int(low)
-        return mark if mark >= 0 else offset
+            return [offset] * len(partitions)
+        offsets = []
+        for partition in partitions:
+            try:
+                low, high = self.get_watermark_offsets(
+                    TopicPartition(topic, partition),
+                    timeout=max(0.0, deadline - time.monotonic()),
+                )
+            except KafkaException:
+                low = high = -1
+            mark = int(high) if offset == OFFSET_END else int(low)
+            if mark < 0 and offset == OFFSET_BEGINNING:
+                return None
+            offsets.append(mark if mark >= 0 else offset)
+        return offsets
 
     def _forget(self, topic: str) -> list[TopicPartition]:
         partitions = self._assigned.pop(topic, [])
@@ -464,3 +493,25 @@ class AssignedConsumer(Consumer):
         if missing and missing != self._logged_missing:
             logger.info("topics_missing", topics=list(missing))
         self._logged_missing = missing
+
+
+@dataclass(frozen=True, slots=True)
+class _Unproven:
+    """A topic assigned again that has not delivered yet."""
+
+    due: float
+    """When to check it next."""
+    retries: int
+    starts: Mapping[int, int]
+    """The offset each partition was assigned at (concrete, or a logical one)."""
+
+    def later(self, now: float, *, retried: bool = False) -> _Unproven:
+        return _Unproven(now + FLOW_CHECK_S, self.retries + retried, self.starts)
+
+
+def _first_offset(start: int, low: int, high: int) -> int:
+    """Where a partition assigned at ``start`` begins now: ``start`` itself, or for a
+    logical start the offset it stands for."""
+    if start >= 0:
+        return start
+    return low if start == OFFSET_BEGINNING else high

@@ -177,7 +177,7 @@ class KafkaSink:
 
     def buffered_bytes(self) -> int:
         """Payload bytes waiting in the producers' queues (``ReportsBufferedBytes``): up
-        to their 1 GiB bound while a broker is away, and no job's doing."""
+        to 1 GiB each while a broker is away, and no job's doing."""
         return self._queued_bytes
 
     def _encode(self, value: Any, timestamp: int) -> bytes:

@@ -339,8 +339,8 @@ class PixelGroupTimeOfArrivalCounts:
         if entry.dtype == np.intp:
             if bits:
                 np.right_shift(entry, bits, out=lookup)
-            else:  # ``entry`` is ``_entry`` (event ids have at most 32 bits)
-                lookup = self._entry[:m]
+            else:  # already intp (``_entry``, or the caller's ids where intp is 32 bits)
+                lookup = entry
         elif bits:  # shifted in int32, widened on output: one pass
             np.right_shift(entry, np.int32(bits), out=lookup, casting="unsafe")
         else:
