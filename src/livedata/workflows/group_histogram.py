@@ -340,7 +340,7 @@ class PixelGroupTimeOfArrivalCounts:
             if bits:
                 np.right_shift(entry, bits, out=lookup)
             else:  # already intp (``_entry``, or the caller's ids where intp is 32 bits)
-                lookup = entry
+                lookup = entry.view(np.intp)
         elif bits:  # shifted in int32, widened on output: one pass
             np.right_shift(entry, np.int32(bits), out=lookup, casting="unsafe")
         else:
