@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from pathlib import Path
 
 import pytest
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketClosedError
 
 from livedata.cli.dashboard import main
 from livedata.dashboard.ui.server import (
     NotLoopbackError,
     check_address,
     is_loopback,
+    quiet_closed_websocket_writes,
     websocket_origins,
 )
 
@@ -81,3 +85,25 @@ def test_more_origins_may_be_given_but_not_wildcards_or_urls() -> None:
     for bad in ("*", "*.example.org", "https://dash.example.org", "host/path", ""):
         with pytest.raises(ValueError, match="--origin"):
             websocket_origins("0.0.0.0", 5009, [bad])
+
+
+def test_a_write_to_a_websocket_that_just_closed_is_no_traceback() -> None:
+    """A page closed while a frame was on its way: tornado's write future fails and
+    nobody awaits it; the loop would print "Task exception was never retrieved"."""
+    seen: list[dict[str, object]] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _loop, context: seen.append(context))
+        quiet_closed_websocket_writes()
+        quiet_closed_websocket_writes()  # a second page: no second wrapper
+        handler = loop.get_exception_handler()
+        assert handler is not None
+        handler(loop, {"message": "closed", "exception": WebSocketClosedError()})
+        handler(loop, {"message": "closed", "exception": StreamClosedError()})
+        assert seen == []
+        other = {"message": "a bug", "exception": RuntimeError("bug")}
+        handler(loop, other)
+        assert seen == [other]
+
+    asyncio.run(main())

@@ -10,6 +10,7 @@ signed with the cookie secret when logins are on.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import ipaddress
@@ -20,6 +21,9 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import panel as pn
+import structlog
+from tornado.iostream import StreamClosedError
+from tornado.websocket import WebSocketClosedError
 
 from livedata.dashboard.access import LOCAL_USER, User
 from livedata.dashboard.audit import AuditLog
@@ -34,6 +38,8 @@ from livedata.dashboard.ui.login import (
     session_user,
 )
 from livedata.dashboard.ui.session import NOT_LOGGED_IN, Session
+
+logger = structlog.get_logger(__name__)
 
 DEFAULT_PORT = 5009
 DEFAULT_ADDRESS = "127.0.0.1"
@@ -116,6 +122,31 @@ def _current(users: CredentialStore | None, user: User) -> Callable[[], User | N
     return current
 
 
+def quiet_closed_websocket_writes() -> None:
+    """Make this thread's event loop treat a write to a websocket that just closed (a
+    page closed or reloaded while a frame was on its way) as what it is, routine, not
+    as an "exception was never retrieved" traceback in the log. Idempotent."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    previous = loop.get_exception_handler()
+    if getattr(previous, "quiets_closed_websockets", False):
+        return
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if isinstance(context.get("exception"), (WebSocketClosedError, StreamClosedError)):
+            logger.debug("websocket_closed_while_writing")
+            return
+        if previous is None:
+            loop.default_exception_handler(context)
+        else:
+            previous(loop, context)
+
+    handler.quiets_closed_websockets = True  # type: ignore[attr-defined]
+    loop.set_exception_handler(handler)
+
+
 def create_app(
     ctx: DashboardContext,
     *,
@@ -126,6 +157,7 @@ def create_app(
     """The function Panel calls for every new page: a ``Session`` acting as its user."""
 
     def app() -> Any:
+        quiet_closed_websocket_writes()
         user: User | None
         if users is None:
             user = dataclasses.replace(LOCAL_USER, client=session_client())
