@@ -234,3 +234,60 @@ def test_callers_arrays_are_not_written() -> None:
     kernel.add(np.zeros(kernel.shape, dtype=np.int64), pid, toa)
     np.testing.assert_array_equal(pid, kept[0])
     np.testing.assert_array_equal(toa, kept[1])
+
+
+@pytest.mark.parametrize("first", [0, 1])
+def test_callers_arrays_are_not_written_whatever_the_first_id(first: int) -> None:
+    """With ids from 1 the caller's own id array is the kernel's entry array."""
+    rng = np.random.default_rng(5)
+    pixels, bins = PixelRange(first, 100), UniformBins(0, 1000, 10)
+    pid = rng.integers(-10, 110, 2 * CHUNK_EVENTS).astype(np.int32)
+    toa = rng.integers(-10, 1100, 2 * CHUNK_EVENTS).astype(np.int32)
+    kept = pid.copy(), toa.copy()
+    kernel = PixelGroupTimeOfArrivalCounts(pixels, np.arange(100) // 90, 2, bins, skipped_group=1)
+    kernel.add(np.zeros(kernel.shape, dtype=np.int64), pid, toa)
+    np.testing.assert_array_equal(pid, kept[0])
+    np.testing.assert_array_equal(toa, kept[1])
+
+
+@pytest.mark.parametrize("dtype", [np.uint32, np.int16, np.uint16, np.int8, np.uint8])
+def test_other_time_widths_are_checked_exactly(dtype) -> None:
+    """Times that are not int32 take the exact 64-bit path (a negative offset read as
+    huge, so outside the range)."""
+    rng = np.random.default_rng(6)
+    info = np.iinfo(dtype)
+    start = 0 if info.min == 0 else int(info.min) // 2
+    stop = int(info.max) // 2
+    pixels, bins = PixelRange(1, 200), UniformBins(start, stop, 7)
+    groups = np.arange(200) % 4
+    pid = rng.integers(-5, 210, 20_000).astype(np.int32)
+    toa = rng.integers(int(info.min), int(info.max) + 1, 20_000).astype(dtype)
+    kernel = PixelGroupTimeOfArrivalCounts(pixels, groups, 4, bins, skipped_group=3)
+    out = np.zeros(kernel.shape, dtype=np.int64)
+    kernel.add(out, pid, toa)
+    wide = toa.astype(np.int64)
+    expected, bad_pixels, bad_times = reference(pid, wide, pixels, groups, 4, bins, 3)
+    np.testing.assert_array_equal(out[:3], expected[:3])
+    assert kernel.rejected.pixel_out_of_range == bad_pixels
+    assert kernel.rejected.time_out_of_range == bad_times > 0
+
+
+@pytest.mark.parametrize(
+    ("first", "count"),
+    [(INT32_MIN, 5000), (INT32_MAX - 4999, 5000), (INT32_MIN, INTP_TABLE_PIXELS + 5)],
+)
+def test_ranges_at_the_ends_of_int32(first: int, count: int) -> None:
+    rng = np.random.default_rng(7)
+    pixels, bins = PixelRange(first, count), UniformBins(0, 1000, 10)
+    groups = groups_with_coverage(rng, count, 3, 0.3)
+    low, high = max(INT32_MIN, first - 50), min(INT32_MAX, first + count + 50)
+    pid = rng.integers(low, high + 1, 3 * CHUNK_EVENTS, dtype=np.int64).astype(np.int32)
+    pid[:4] = (INT32_MIN, INT32_MAX, 0, -1)
+    toa = rng.integers(-10, 1100, len(pid)).astype(np.int32)
+    kernel = PixelGroupTimeOfArrivalCounts(pixels, groups, 3, bins, skipped_group=2)
+    out = np.zeros(kernel.shape, dtype=np.int64)
+    kernel.add(out, pid, toa)
+    expected, bad_pixels, bad_times = reference(pid, toa, pixels, groups, 3, bins, 2)
+    np.testing.assert_array_equal(out[:2], expected[:2])
+    assert kernel.rejected.pixel_out_of_range == bad_pixels
+    assert kernel.rejected.time_out_of_range == bad_times
