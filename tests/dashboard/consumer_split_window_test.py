@@ -12,7 +12,8 @@ import scipp as sc
 from livedata.config.topics import Topic, topic_name
 from livedata.core.identity import JobId, ResultKey, WorkflowId
 from livedata.dashboard.consumer import DashboardConsumer
-from livedata.dashboard.stores import ResultStore, StatusStore
+from livedata.dashboard.status_store import StatusStore
+from livedata.dashboard.stores import ResultStore
 from livedata.kafka.settings import KafkaSettings
 from livedata.protocol.da00 import encode_da00
 from livedata.protocol.result_key import encode_result_key

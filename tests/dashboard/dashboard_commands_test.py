@@ -12,7 +12,7 @@ from livedata.core.identity import WorkflowId
 from livedata.core.workflow import WorkflowSpec
 from livedata.dashboard.commands import CommandTracker, validate_params
 from livedata.dashboard.contract import CommandOutcome, InvalidParams, Level
-from livedata.dashboard.stores import NotificationLog
+from livedata.dashboard.status_store import NotificationLog
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,8 @@ import scipp as sc
 from livedata.core.identity import JobId, ResultKey, WorkflowId
 from livedata.core.status import JobState, JobStatus, ServiceState, ServiceStatus
 from livedata.dashboard.contract import Level, Liveness
-from livedata.dashboard.stores import NotificationLog, ResultStore, StatusStore
+from livedata.dashboard.status_store import NotificationLog, StatusStore
+from livedata.dashboard.stores import ResultStore
 from livedata.protocol.heartbeats import JobHeartbeat, NicosStatus, ServiceHeartbeat
 
 S = 1_000_000_000

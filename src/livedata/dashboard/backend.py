@@ -33,7 +33,8 @@ from livedata.dashboard.commands import COMMAND_TIMEOUT_S, CommandTracker, valid
 from livedata.dashboard.consumer import HEARTBEAT_LOOKBACK_S, DashboardConsumer
 from livedata.dashboard.contract import Backend, CommandOutcome, Level
 from livedata.dashboard.sender import SEND_TIMEOUT_S, Sender
-from livedata.dashboard.stores import NotificationLog, ResultStore, StatusStore
+from livedata.dashboard.status_store import NotificationLog, StatusStore
+from livedata.dashboard.stores import ResultStore
 from livedata.kafka.settings import KafkaSettings
 from livedata.protocol.commands import encode_command
 from livedata.protocol.roi import encode_roi

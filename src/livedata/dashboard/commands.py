@@ -23,7 +23,7 @@ import structlog
 from livedata.core.control import CommandResponse
 from livedata.core.workflow import WorkflowSpec
 from livedata.dashboard.contract import CommandOutcome, InvalidParams, Level
-from livedata.dashboard.stores import NotificationLog
+from livedata.dashboard.status_store import NotificationLog
 
 logger = structlog.get_logger(__name__)
 

@@ -39,7 +39,8 @@ from confluent_kafka import Message as KafkaMessage
 from livedata.config.topics import Topic, topic_name
 from livedata.core.control import CommandResponse
 from livedata.core.identity import ResultKey
-from livedata.dashboard.stores import ResultStore, StatusStore
+from livedata.dashboard.status_store import StatusStore
+from livedata.dashboard.stores import ResultStore
 from livedata.kafka.assigned_consumer import AssignedConsumer
 from livedata.kafka.rotation import marker_name
 from livedata.kafka.settings import MAX_MESSAGE_BYTES, KafkaSettings

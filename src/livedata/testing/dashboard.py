@@ -35,7 +35,8 @@ from livedata.dashboard.contract import (
     Liveness,
     ServiceRow,
 )
-from livedata.dashboard.stores import NotificationLog, ResultStore, StatusStore
+from livedata.dashboard.status_store import NotificationLog, StatusStore
+from livedata.dashboard.stores import ResultStore
 from livedata.protocol.roi import rois_to_data_array
 from livedata.testing.messages import T0, heartbeat_via_wire, service_status
 
