@@ -65,3 +65,11 @@ def test_every_event_of_a_split_window_is_counted_once() -> None:
     processor.process()
     assert sink.outputs("cumulative")[-1].data.value == sent
     assert processor.status().stream_stats["batching"]["split_windows"] >= 3 * 4
+
+
+def test_an_event_batch_is_counted_by_its_arrays_without_a_walk() -> None:
+    batcher = DataTimeBatcher(clock=FakeClock(T0), max_pending_bytes=1 << 30)
+    messages = [event_message(T0 + i * S // 14, EVENTS) for i in range(3)]
+    batcher.add(messages)
+    assert batcher.buffered_bytes() == sum(m.value.nbytes for m in messages)
+    assert messages[0].value.nbytes >= EVENTS * 8  # int32 times and pixel ids

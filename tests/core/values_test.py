@@ -55,3 +55,12 @@ def test_concatenate_keeps_the_parts_until_an_array_is_read() -> None:
     assert not without.has_pixel_ids
     assert len(without.parts) == 2
     assert without.pixel_id is None
+
+
+def test_nbytes_counts_the_event_arrays_of_every_part() -> None:
+    a = batch([1, 2, 3], [10, 11, 12], [100, 200], [0, 2])  # 12 + 12 + 16 + 8
+    b = batch([4, 5], None, [300], [0])  # 8 + 8 + 4
+    assert a.nbytes == 48
+    assert b.nbytes == 20
+    joined = EventBatch.concatenate([a, b])
+    assert joined.nbytes == 68  # before the join

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import pytest
 
 from livedata.core.memory import GIB, MIB
+from livedata.kafka import broker_guard
 from livedata.kafka.broker_guard import (
     MIN_BUDGET,
     REARM_GAIN,
@@ -216,3 +217,12 @@ def test_growth_seen_during_rotations_brings_the_next_one_forward() -> None:
     assert guard.stats().rotations == {"raw": 1}
     assert guard.stats().peak_rss_bytes == BUDGET.high_water + GIB
     assert guard.stats().trigger_bytes <= BUDGET.limit - int(1.25 * GIB)
+
+
+def test_the_default_budget_follows_a_cgroup_limit_below_the_machines_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A container's memory limit, not the host's RAM (``core.memory``, as the
+    services' memory guard reads it)."""
+    monkeypatch.setattr(broker_guard, "machine_memory_bytes", lambda: 2 * GIB)
+    assert default_budget_bytes() == GIB // 2

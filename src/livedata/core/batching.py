@@ -210,7 +210,12 @@ class DataTimeBatcher:
     def _hold(self, message: Message[Any], closed: list[Batch]) -> None:
         """Add to the open window; hand its data out early once it holds too much."""
         self._pending.append(message)
-        self._pending_bytes += estimate_nbytes(message.value, MESSAGE_SIZE_OBJECTS)
+        # A value that knows its size (event batches, arrays: nearly every message) is
+        # not walked: this runs for every message of every window.
+        size = getattr(message.value, "nbytes", None)
+        if not isinstance(size, int):
+            size = estimate_nbytes(message.value, MESSAGE_SIZE_OBJECTS)
+        self._pending_bytes += size
         if self._pending_bytes >= self._max_pending_bytes:
             self.counters.split_windows += 1
             closed.append(self._close())

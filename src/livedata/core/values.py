@@ -73,6 +73,19 @@ class EventBatch:
     def __len__(self) -> int:
         return self._length
 
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the event arrays (of every part, while they are not joined)."""
+        if self._parts is not None:
+            return sum(part.nbytes for part in self._parts)
+        arrays = (
+            self._time_of_arrival,
+            self._pixel_id,
+            self._reference_time,
+            self._reference_time_index,
+        )
+        return sum(array.nbytes for array in arrays if array is not None)
+
     def __repr__(self) -> str:
         parts = "" if self._parts is None else f" in {len(self._parts)} parts"
         pixels = "" if self.has_pixel_ids else ", no pixel ids"

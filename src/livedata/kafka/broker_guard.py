@@ -20,7 +20,6 @@ and each rotation is logged (``broker_rotated``) with the memory before and afte
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import Counter, deque
@@ -30,7 +29,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from livedata.config.topics import RAW_DATA_TOPICS, Topic
-from livedata.core.memory import GIB, MIB
+from livedata.core.memory import GIB, MIB, machine_memory_bytes
 from livedata.kafka.embedded_broker import BrokerError
 from livedata.kafka.rotation import GRACE_S, RotationError
 from livedata.kafka.topics import TopicPlan, topic_plan
@@ -85,14 +84,10 @@ WARNING_INTERVAL_S = 60.0
 """Warnings that persist (over budget, nothing left to rotate) are repeated this often."""
 
 
-def total_memory_bytes() -> int:
-    """Physical memory of this machine."""
-    return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-
-
 def default_budget_bytes(total: int | None = None) -> int:
-    """A quarter of the machine's memory, at most 4 GiB, at least ``MIN_BUDGET``."""
-    total = total_memory_bytes() if total is None else total
+    """A quarter of the machine's memory (or of this process's cgroup limit, if lower),
+    at most 4 GiB, at least ``MIN_BUDGET``."""
+    total = machine_memory_bytes() if total is None else total
     return max(MIN_BUDGET, min(DEFAULT_BUDGET_CAP, total // 4))
 
 
