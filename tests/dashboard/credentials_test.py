@@ -9,9 +9,11 @@ import pytest
 
 from livedata.dashboard.access import Role
 from livedata.dashboard.credentials import (
+    AUTH_FILE_ENV,
     CredentialsError,
     CredentialsFile,
     CredentialStore,
+    auth_file_path,
     hash_password,
     load_credentials,
     save_credentials,
@@ -143,3 +145,12 @@ def test_costlier_hashes_within_the_bounds_are_accepted(tmp_path: Path) -> None:
     path.write_text("users:\n  eve:\n    role: viewer\n    password: scrypt$65536$8$2$AAAA$AAAA\n")
     path.chmod(0o600)
     assert set(load_credentials(path).users) == {"eve"}  # 64 MiB, 8 times the default work
+
+
+def test_the_users_file_is_the_given_path_else_the_environments_both_expanded() -> None:
+    home = Path("~").expanduser()
+    assert auth_file_path(Path("~/users.yaml"), env={}) == home / "users.yaml"
+    env = {AUTH_FILE_ENV: " ~/from-env.yaml "}
+    assert auth_file_path(None, env=env) == home / "from-env.yaml"
+    assert auth_file_path(Path("/etc/users.yaml"), env=env) == Path("/etc/users.yaml")
+    assert auth_file_path(None, env={}) is None

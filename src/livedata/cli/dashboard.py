@@ -11,7 +11,6 @@ for a login and any address may be used; without one, only loopback addresses ar
 from __future__ import annotations
 
 import argparse
-import os
 import signal
 import sys
 import threading
@@ -33,7 +32,12 @@ from livedata.dashboard.audit import (
     audit_log_path,
 )
 from livedata.dashboard.backend import KafkaBackend
-from livedata.dashboard.credentials import AUTH_FILE_ENV, CredentialsError, CredentialStore
+from livedata.dashboard.credentials import (
+    AUTH_FILE_ENV,
+    CredentialsError,
+    CredentialStore,
+    auth_file_path,
+)
 from livedata.dashboard.policy.grid_files import GRID_DIR_ENV, GridLibrary
 from livedata.dashboard.ui.context import DEFAULT_TICK_MS, DashboardContext
 from livedata.dashboard.ui.server import (
@@ -130,13 +134,12 @@ class RunningDashboard:
     backend: KafkaBackend
     context: DashboardContext
     _server: Any
-    audit: AuditLog | None = None
+    audit: AuditLog
 
     def stop(self) -> None:
         self._server.stop()
         self.backend.close()
-        if self.audit is not None:
-            self.audit.close()
+        self.audit.close()
 
 
 def start_dashboard(
@@ -199,11 +202,6 @@ def start_dashboard(
     return RunningDashboard(_url(address, port), backend, ctx, server, audit)
 
 
-def _env_path(name: str) -> Path | None:
-    value = os.environ.get(name, "").strip()
-    return Path(value).expanduser() if value else None
-
-
 def _url(address: str, port: int) -> str:
     host = f"[{address}]" if ":" in address else address
     return f"http://{host}:{port}/"
@@ -211,7 +209,7 @@ def _url(address: str, port: int) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    auth_file = args.auth_file or _env_path(AUTH_FILE_ENV)
+    auth_file = auth_file_path(args.auth_file)
     try:
         check_address(args.address, authenticated=auth_file is not None)
         if auth_file is not None:
@@ -245,8 +243,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     login = f"logins from {auth_file}" if auth_file is not None else "no login (loopback)"
     print(f"livedata dashboard for {instrument.name}: {dashboard.url} ({login})", flush=True)
-    if dashboard.audit is not None:
-        print(f"audit log: {dashboard.audit.path}", flush=True)
+    print(f"audit log: {dashboard.audit.path}", flush=True)
     if args.show:
         import webbrowser
 

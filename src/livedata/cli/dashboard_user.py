@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from livedata.dashboard.credentials import (
     AUTH_FILE_ENV,
     CredentialsError,
     CredentialsFile,
+    auth_file_path,
     load_credentials,
     save_credentials,
     with_user,
@@ -51,12 +51,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def _file(given: Path | None) -> Path:
-    if given is not None:
-        return given.expanduser()
-    configured = os.environ.get(AUTH_FILE_ENV, "").strip()
-    if not configured:
+    path = auth_file_path(given)
+    if path is None:
         raise ValueError(f"give --file or set {AUTH_FILE_ENV}")
-    return Path(configured).expanduser()
+    return path
 
 
 def read_password(stdin: TextIO, ask: Callable[[str], str] = getpass.getpass) -> str:

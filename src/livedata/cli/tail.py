@@ -15,12 +15,10 @@ from typing import Any
 import numpy as np
 import scipp as sc
 
-from livedata.cli.watch import messages, tail_consumer
+from livedata.cli.watch import decode_result, messages, tail_consumer
 from livedata.config.topics import Topic, topic_name
 from livedata.kafka.settings import KafkaSettings
-from livedata.protocol.da00 import decode_da00
 from livedata.protocol.errors import DecodeError
-from livedata.protocol.result_key import decode_result_key
 
 
 def summarise(data: sc.DataArray) -> dict[str, Any]:
@@ -57,8 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for message in messages(consumer, until=stop.is_set):
             try:
-                source_name, _, data = decode_da00(message.value() or b"")
-                key = decode_result_key(source_name)
+                key, data = decode_result(message.value())
             except DecodeError as err:
                 print(f"undecodable result: {err}", file=sys.stderr)
                 continue

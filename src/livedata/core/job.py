@@ -78,7 +78,6 @@ class Job:
         self._data_start: int | None = None
         self._problem_until = 0
         self._context: dict[str, Any] = {}
-        self._halted = False
         self._left_out_failed = False
 
     @property
@@ -95,12 +94,12 @@ class Job:
 
     @property
     def is_halted(self) -> bool:
-        return self._halted
+        return self._workflow is _RELEASED
 
     @property
     def streams(self) -> set[str]:
         """Every stream this job reads (none once halted: no window is kept for it)."""
-        if self._halted:
+        if self.is_halted:
             return set()
         return {self.source_name, *self.aux_streams.values()}
 
@@ -149,7 +148,7 @@ class Job:
 
     def pause(self) -> None:
         """Ignore data until resumed; a job already stopping finishes regardless."""
-        if self._halted or self._state in (JobState.FINISHING, JobState.STOPPED):
+        if self.is_halted or self._state in (JobState.FINISHING, JobState.STOPPED):
             return
         self._paused = True
         self._state = JobState.SCHEDULED
@@ -159,7 +158,7 @@ class Job:
 
     def reset(self) -> None:
         """Forget accumulated data; the job carries on from the next window."""
-        if self._halted:
+        if self.is_halted:
             return  # nothing is left to forget; its error stays until it is stopped
         self._workflow.clear()
         self._data_start = None
@@ -172,7 +171,7 @@ class Job:
     def stop(self) -> None:
         """Stop after the window now being collected, so data already sent is published."""
         idle = self._state in (JobState.SCHEDULED, JobState.PENDING_CONTEXT, JobState.STOPPED)
-        if idle or self._paused or self._halted:
+        if idle or self._paused or self.is_halted:
             self._state = JobState.STOPPED
         else:
             self._state = JobState.FINISHING
@@ -220,7 +219,6 @@ class Job:
         finishing = self._state is JobState.FINISHING
         self._workflow = _RELEASED
         self._context = {}
-        self._halted = True
         self._paused = False
         self._data_start = None
         self._warning = None
@@ -243,7 +241,7 @@ class Job:
         newest value, or its window data for windowed aux sources); ``seen`` names the
         streams that ever sent anything (default: the keys of ``aux``).
         """
-        if self.is_stopped or self._paused or self._halted:
+        if self.is_stopped or self._paused or self.is_halted:
             return []
         sched = self.schedule
         if sched.start_time is not None and end <= sched.start_time:

@@ -27,6 +27,7 @@ import re
 import secrets
 import stat
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -39,6 +40,17 @@ from livedata.dashboard.access import Role, User
 logger = structlog.get_logger(__name__)
 
 AUTH_FILE_ENV = "LIVEDATA_DASHBOARD_AUTH_FILE"
+
+
+def auth_file_path(
+    configured: Path | None = None, env: Mapping[str, str] = os.environ
+) -> Path | None:
+    """``configured``, else ``$LIVEDATA_DASHBOARD_AUTH_FILE``, else None (no logins)."""
+    if configured is not None:
+        return configured.expanduser()
+    from_env = env.get(AUTH_FILE_ENV, "").strip()
+    return Path(from_env).expanduser() if from_env else None
+
 
 SCRYPT_N = 2**14
 SCRYPT_R = 8
