@@ -49,9 +49,10 @@ from livedata.config.registry import load_instrument
 from livedata.config.topics import Topic, topic_name
 from livedata.core.control import CommandResponse, JobAction, JobCommand, Roi, RoiUpdate
 from livedata.core.identity import JobId
+from livedata.core.rejections import rejections_by_reason
 from livedata.core.values import AreaFrame, EventBatch, LogSample, RunStart, RunStop
 from livedata.dashboard.status_store import StatusStore
-from livedata.dashboard.ui.format import rejected_html, rejections_by_reason
+from livedata.dashboard.ui.format import rejected_html
 from livedata.kafka.ingress import REJECTION_LOG_INTERVAL_S
 from livedata.kafka.settings import KafkaSettings
 from livedata.kafka.sink import producer_config

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from livedata.core.rejections import rejections_by_reason
 from livedata.dashboard.contract import Liveness, ServiceRow
-from livedata.dashboard.ui.format import MAX_REASONS_SHOWN, rejected_html, rejections_by_reason
+from livedata.dashboard.ui.format import MAX_REASONS_SHOWN, rejected_html
 from livedata.dashboard.ui.status_tab import services_html
 from livedata.testing.dashboard import service_row_via_store
 from livedata.testing.messages import T0, service_status

@@ -30,21 +30,27 @@ MAX_WINDOW_S = 7 * 24 * 3600.0
 """Longest "last N seconds" window: a week, far past any history kept."""
 
 
-def _time_coord(data: sc.DataArray, name: str) -> int | None:
+def time_coord(data: sc.DataArray, name: str) -> int | None:
+    """A scalar integer time coord (ns since epoch) of ``data``, if it has one."""
     coord = data.coords.get(name)
     if coord is None or coord.ndim != 0 or coord.dtype not in (sc.DType.int64, sc.DType.int32):
         return None
     return int(coord.value)
 
 
+def is_counts(data: sc.DataArray) -> bool:
+    """Whether ``data`` holds counts (shown as a rate, summed over windows)."""
+    return data.unit is not None and str(data.unit) == "counts"
+
+
 def data_time_ns(data: sc.DataArray) -> int | None:
     """End of the data window the result covers (its ``time`` coord), if it has one."""
-    return _time_coord(data, "time")
+    return time_coord(data, "time")
 
 
 def window_s(data: sc.DataArray) -> float | None:
     """Length of the data window (``time - start_time``) in seconds, if positive."""
-    start, end = _time_coord(data, "start_time"), _time_coord(data, "time")
+    start, end = time_coord(data, "start_time"), time_coord(data, "time")
     if start is None or end is None or end <= start:
         return None
     return (end - start) / NS_PER_S

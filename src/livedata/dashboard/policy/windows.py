@@ -37,9 +37,8 @@ import numpy as np
 import numpy.typing as npt
 import scipp as sc
 
+from livedata.dashboard.policy.display import NS_PER_S, is_counts, time_coord
 from livedata.dashboard.policy.plotters import PlotterKind
-
-NS_PER_S = 1_000_000_000
 
 MAX_BUCKETS = 32
 """Buckets per sum: a 5-minute window moves in ~10 s steps (a 1-minute one per frame)."""
@@ -53,10 +52,6 @@ SUMMED_PLOTTERS = frozenset(
 """Plotters that show one frame, so a sum of frames can stand in for it."""
 
 CURRENT, CUMULATIVE = "current", "cumulative"
-
-
-def _is_counts(template: sc.DataArray) -> bool:
-    return template.unit is not None and str(template.unit) == "counts"
 
 
 def per_window_name(output_name: str, names: frozenset[str] | set[str]) -> str | None:
@@ -94,7 +89,7 @@ def window_output(output_name: str, templates: Mapping[str, sc.DataArray]) -> st
     if partner is None:
         return None
     frames = templates[partner]
-    if not (_is_counts(shown) and _is_counts(frames)) or frames.dims != shown.dims:
+    if not (is_counts(shown) and is_counts(frames)) or frames.dims != shown.dims:
         return None
     return partner
 
@@ -159,13 +154,6 @@ def buckets_for(frame_bytes: int, budget_bytes: int) -> int:
 # -- the sum -----------------------------------------------------------------------------
 
 FloatArray = npt.NDArray[np.float64]
-
-
-def _time(data: sc.DataArray, name: str) -> int | None:
-    coord = data.coords.get(name)
-    if coord is None or coord.ndim != 0 or coord.dtype not in (sc.DType.int64, sc.DType.int32):
-        return None
-    return int(coord.value)
 
 
 _FrameId = tuple[int, int, int | None]
@@ -261,7 +249,7 @@ class RollingSum:
         published at another time, so it counts. Without it, a frame is known by its
         data window alone and a second part of a window is refused.
         """
-        start, end = _time(frame, "start_time"), _time(frame, "time")
+        start, end = time_coord(frame, "start_time"), time_coord(frame, "time")
         if start is None or end is None or end < start:
             return False
         identity = (start, end, published_ns)

@@ -6,7 +6,6 @@ import html
 from collections.abc import Sequence
 
 from livedata.core.rejections import ranked_rejections
-from livedata.core.rejections import rejections_by_reason as rejections_by_reason  # re-export
 from livedata.core.status import JobState, ServiceState
 from livedata.dashboard.contract import Liveness, ServiceRow
 

@@ -28,6 +28,7 @@ from livedata.dashboard.policy.autoscale import Limits, finite_range
 from livedata.dashboard.policy.display import (
     TimeWindow,
     format_age,
+    is_counts,
     select_window,
     series_points,
     to_rate,
@@ -101,13 +102,9 @@ def _label(name: str, unit: sc.Unit | str | None) -> str:
     return name if unit is None or str(unit) == "dimensionless" else f"{name} [{unit}]"
 
 
-def _is_counts(data: sc.DataArray) -> bool:
-    return data.unit is not None and str(data.unit) == "counts"
-
-
 def _rate(data: sc.DataArray, options: FrameOptions) -> sc.DataArray:
     """Counts per second of the data window when asked for (and possible)."""
-    if options.rate and _is_counts(data) and window_s(data) is not None:
+    if options.rate and is_counts(data) and window_s(data) is not None:
         return to_rate(data)
     return data
 
@@ -145,7 +142,7 @@ def axis_labels(template: sc.DataArray, options: FrameOptions) -> tuple[str, str
     """(x, y, colour) axis labels of a plotter for an output, from its template: the
     figure is built with them, so the first frame does not re-lay out the page."""
     unit: sc.Unit | str | None = template.unit
-    if options.rate and _is_counts(template):
+    if options.rate and is_counts(template):
         unit = f"{template.unit}/s"
     value = _label("value", unit)
     kind = options.kind
@@ -199,11 +196,11 @@ def series_frame(
     if data.ndim == 0:
         times, values = history()
         seconds = window_s(data)
-        if options.rate and _is_counts(data) and seconds is not None:
+        if options.rate and is_counts(data) and seconds is not None:
             # History points carry no windows of their own; windows are all one batch
             # interval long, so the newest one's length converts them all.
             values = values / seconds
-        unit = f"{data.unit}/s" if options.rate and _is_counts(data) else data.unit
+        unit = f"{data.unit}/s" if options.rate and is_counts(data) else data.unit
     else:
         times, values = series_points(data)
         unit = data.unit

@@ -12,10 +12,7 @@ from collections.abc import Mapping, Sequence
 
 from livedata.core.identity import JobId
 from livedata.dashboard.contract import ServiceRow
-from livedata.dashboard.ui.format import escape, format_count
-
-MAX_REASONS_SHOWN = 8
-"""Reasons in a cell's tooltip; workflows use at most three, but the stats are untrusted."""
+from livedata.dashboard.ui.format import MAX_REASONS_SHOWN, escape, format_count
 
 LEFT_OUT_TIP = (
     "Events the job's workflow left out of its histograms since its last reset (a pixel id "
