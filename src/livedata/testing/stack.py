@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import scipp as sc
@@ -25,6 +25,7 @@ from livedata.core.identity import JobId, ResultKey, WorkflowId
 from livedata.core.service import Service
 from livedata.core.status import JobState
 from livedata.core.values import EventBatch
+from livedata.kafka.assigned_consumer import AssignedConsumer
 from livedata.kafka.command_client import CommandClient
 from livedata.kafka.embedded_broker import process_rss_bytes
 from livedata.kafka.settings import KafkaSettings
@@ -32,6 +33,8 @@ from livedata.kafka.sink import producer_config
 from livedata.protocol.errors import DecodeError
 from livedata.protocol.ev44 import encode_ev44
 from livedata.protocol.heartbeats import JobHeartbeat, ServiceHeartbeat, decode_heartbeat
+
+T = TypeVar("T")
 
 PULSE_NS = 71_428_571
 PULSE_HZ = 14
@@ -55,51 +58,47 @@ class RunningService:
         return self.exit_code
 
 
-class ResultReader:
-    """Collects decoded results of one instrument from the moment it is created, or,
-    with ``from_start``, everything its results topic holds (the topic must exist)."""
+class _TopicReader(Generic[T]):
+    """Collects what ``decode`` makes of each message of one topic (``seen``);
+    undecodable messages are skipped."""
 
-    def __init__(
-        self, settings: KafkaSettings, instrument: str, *, from_start: bool = False
-    ) -> None:
-        topic = topic_name(instrument, Topic.DATA)
-        self._consumer = tail_consumer(settings, topic)
-        if from_start:
-            self._consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
-        self.seen: list[tuple[ResultKey, sc.DataArray]] = []
+    what = "message"
 
-    def wait_for(
-        self, predicate: Callable[[ResultKey, sc.DataArray], bool], timeout_s: float = 30.0
-    ) -> tuple[ResultKey, sc.DataArray]:
-        """The first result, seen before or arriving, for which ``predicate`` holds."""
-        for key, data in self.seen:
-            if predicate(key, data):
-                return key, data
+    def __init__(self, consumer: AssignedConsumer, decode: Callable[[bytes | None], T]) -> None:
+        self._consumer = consumer
+        self._decode = decode
+        self.seen: list[T] = []
+
+    def _first(self, predicate: Callable[[T], bool], timeout_s: float) -> T:
+        """The first item, seen before or arriving, for which ``predicate`` holds."""
+        for item in self.seen:
+            if predicate(item):
+                return item
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             # Keep the whole consumed batch before answering: a later wait may want the rest.
-            for key, data in self._read_once():
-                if predicate(key, data):
-                    return key, data
+            for item in self._read_once():
+                if predicate(item):
+                    return item
         raise AssertionError(
-            f"no matching result within {timeout_s} s ({len(self.seen)} results seen)"
+            f"no matching {self.what} within {timeout_s} s ({len(self.seen)} seen)"
         )
 
-    def read(self, seconds: float) -> list[tuple[ResultKey, sc.DataArray]]:
-        """The results arriving within ``seconds`` (also kept in ``seen``)."""
-        new: list[tuple[ResultKey, sc.DataArray]] = []
+    def read(self, seconds: float) -> list[T]:
+        """What arrives within ``seconds`` (also kept in ``seen``)."""
+        new: list[T] = []
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             new.extend(self._read_once())
         return new
 
-    def _read_once(self) -> list[tuple[ResultKey, sc.DataArray]]:
+    def _read_once(self) -> list[T]:
         new = []
         for message in self._consumer.consume(100, 0.2):
             if message.error() is not None:
                 continue
             try:
-                new.append(decode_result(message.value()))
+                new.append(self._decode(message.value()))
             except DecodeError:
                 continue
         self.seen.extend(new)
@@ -107,6 +106,27 @@ class ResultReader:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+class ResultReader(_TopicReader[tuple[ResultKey, sc.DataArray]]):
+    """Collects decoded results of one instrument from the moment it is created, or,
+    with ``from_start``, everything its results topic holds (the topic must exist)."""
+
+    what = "result"
+
+    def __init__(
+        self, settings: KafkaSettings, instrument: str, *, from_start: bool = False
+    ) -> None:
+        topic = topic_name(instrument, Topic.DATA)
+        super().__init__(tail_consumer(settings, topic), decode_result)
+        if from_start:
+            self._consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+
+    def wait_for(
+        self, predicate: Callable[[ResultKey, sc.DataArray], bool], timeout_s: float = 30.0
+    ) -> tuple[ResultKey, sc.DataArray]:
+        """The first result, seen before or arriving, for which ``predicate`` holds."""
+        return self._first(lambda result: predicate(*result), timeout_s)
 
 
 class RawProducer:
@@ -243,12 +263,14 @@ def start_job(
     raise AssertionError(f"no answer to starting {workflow} for {source}")
 
 
-class HeartbeatReader:
+class HeartbeatReader(_TopicReader[ServiceHeartbeat | JobHeartbeat]):
     """Collects decoded heartbeats of one instrument from the moment it is created."""
 
+    what = "heartbeat"
+
     def __init__(self, settings: KafkaSettings, instrument: str) -> None:
-        self._consumer = tail_consumer(settings, topic_name(instrument, Topic.HEARTBEAT))
-        self.seen: list[ServiceHeartbeat | JobHeartbeat] = []
+        consumer = tail_consumer(settings, topic_name(instrument, Topic.HEARTBEAT))
+        super().__init__(consumer, lambda payload: decode_heartbeat(payload or b""))
 
     def wait_for(
         self,
@@ -256,16 +278,7 @@ class HeartbeatReader:
         timeout_s: float = 30.0,
     ) -> ServiceHeartbeat | JobHeartbeat:
         """The first heartbeat, seen before or arriving, for which ``predicate`` holds."""
-        for heartbeat in self.seen:
-            if predicate(heartbeat):
-                return heartbeat
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            # Keep the whole consumed batch before answering: a later wait may want the rest.
-            for heartbeat in self._read_once():
-                if predicate(heartbeat):
-                    return heartbeat
-        raise AssertionError(f"no matching heartbeat within {timeout_s} s")
+        return self._first(predicate, timeout_s)
 
     def wait_for_job(
         self, job_id: JobId, state: JobState | None = None, timeout_s: float = 30.0
@@ -294,21 +307,6 @@ class HeartbeatReader:
             if predicate(heartbeat):
                 return heartbeat
         raise AssertionError(f"no matching heartbeat within {timeout_s} s")
-
-    def _read_once(self) -> list[ServiceHeartbeat | JobHeartbeat]:
-        new = []
-        for message in self._consumer.consume(100, 0.2):
-            if message.error() is not None:
-                continue
-            try:
-                new.append(decode_heartbeat(message.value() or b""))
-            except DecodeError:
-                continue
-        self.seen.extend(new)
-        return new
-
-    def close(self) -> None:
-        self._consumer.close()
 
 
 class ServiceProcess:
