@@ -73,9 +73,18 @@ def test_sizes_read_as_operators_expect() -> None:
 
 
 def test_rss_is_the_second_field_of_statm_in_pages(tmp_path) -> None:
-    statm = tmp_path / "statm"
-    statm.write_text("50000 1234 300 10 0 4000 0\n")
-    assert process_rss_bytes(statm) == 1234 * PAGE
+    (tmp_path / "42").mkdir()
+    (tmp_path / "42" / "statm").write_text("50000 1234 300 10 0 4000 0\n")
+    assert process_rss_bytes(42, proc=tmp_path) == 1234 * PAGE
+
+
+def test_a_gone_or_zombie_process_has_no_rss(tmp_path) -> None:
+    with pytest.raises(ProcessLookupError):
+        process_rss_bytes(43, proc=tmp_path)
+    (tmp_path / "44").mkdir()
+    (tmp_path / "44" / "statm").write_text("0 0 0 0 0 0 0\n")  # exited, not reaped
+    with pytest.raises(ProcessLookupError):
+        process_rss_bytes(44, proc=tmp_path)
 
 
 def test_rss_of_this_process_grows_with_what_it_touches() -> None:

@@ -24,10 +24,11 @@ from livedata.config.topics import Topic, topic_name
 from livedata.core.batching import NS_PER_S
 from livedata.core.control import WorkflowConfig
 from livedata.core.identity import JobId, WorkflowId
+from livedata.core.memory import process_rss_bytes
 from livedata.core.service import Service
 from livedata.core.status import JobState, ServiceState
 from livedata.core.values import EventBatch
-from livedata.kafka.embedded_broker import EmbeddedBroker, free_port, process_rss_bytes
+from livedata.kafka.embedded_broker import EmbeddedBroker, free_port
 from livedata.kafka.settings import MAX_MESSAGE_BYTES, KafkaSettings
 from livedata.kafka.sink import DELIVERY_TIMEOUT_S, producer_config
 from livedata.kafka.topics import create_topics

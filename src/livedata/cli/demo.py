@@ -42,9 +42,9 @@ from livedata.config.instrument import Instrument
 from livedata.config.registry import load_instrument
 from livedata.core.control import WorkflowConfig
 from livedata.core.identity import JobId
-from livedata.core.memory import describe_bytes
+from livedata.core.memory import describe_bytes, process_rss_bytes
 from livedata.kafka.command_client import CommandClient
-from livedata.kafka.embedded_broker import DEFAULT_PORT, BrokerError, process_rss_bytes
+from livedata.kafka.embedded_broker import DEFAULT_PORT, BrokerError
 from livedata.kafka.settings import KafkaSettings, SettingsError
 from livedata.kafka.topics import create_topics
 from livedata.services.logging import configure_logging

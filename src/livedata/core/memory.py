@@ -59,9 +59,22 @@ def parse_size(text: str) -> int:
     return int(float(number) * _UNIT[unit.lower()])
 
 
-def process_rss_bytes(statm: Path = Path("/proc/self/statm")) -> int:
-    """Resident memory of this process (``/proc/self/statm``, a few microseconds)."""
-    return int(statm.read_text().split()[1]) * PAGE_SIZE
+def process_rss_bytes(pid: int | None = None, proc: Path = Path("/proc")) -> int:
+    """Resident memory of process ``pid`` (this one by default), from its ``statm`` (a
+    few microseconds). Linux only.
+
+    Raises ``ProcessLookupError`` if the process is gone, or a zombie (exited, not yet
+    reaped: its ``statm`` is all zeros).
+    """
+    try:
+        size, resident = (
+            (proc / ("self" if pid is None else str(pid)) / "statm").read_text().split()[:2]
+        )
+    except (FileNotFoundError, ProcessLookupError):
+        raise ProcessLookupError(pid) from None
+    if int(size) == 0:
+        raise ProcessLookupError(pid)
+    return int(resident) * PAGE_SIZE
 
 
 def machine_memory_bytes(

@@ -41,6 +41,7 @@ from typing import IO, Any, Self
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from livedata.core.memory import process_rss_bytes
 from livedata.kafka.rotation import EMBEDDED_CLUSTER_ID
 
 __all__ = [
@@ -224,25 +225,6 @@ def _parent_death_signal() -> None:
     """
     if _PRCTL is not None:
         _PRCTL(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-def process_rss_bytes(pid: int) -> int:
-    """Resident memory (``VmRSS``) of process ``pid`` in bytes. Linux only.
-
-    Raises ``ProcessLookupError`` if the process is gone (or a zombie, which has no
-    resident memory).
-    """
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except (FileNotFoundError, ProcessLookupError):
-        raise ProcessLookupError(pid) from None
-    for line in status.splitlines():
-        if line.startswith("VmRSS:"):
-            value, unit = line.split()[1:3]
-            if unit != "kB":
-                raise BrokerError(f"unexpected VmRSS unit {unit!r}")
-            return int(value) * 1024
-    raise ProcessLookupError(pid)  # a zombie (exited, not yet reaped) has no VmRSS line
 
 
 _running: set[EmbeddedBroker] = set()

@@ -22,12 +22,12 @@ from livedata.config.instrument import Instrument
 from livedata.config.topics import Topic, topic_name
 from livedata.core.control import RunPolicy, WorkflowConfig
 from livedata.core.identity import JobId, ResultKey, WorkflowId
+from livedata.core.memory import process_rss_bytes
 from livedata.core.service import Service
 from livedata.core.status import JobState
 from livedata.core.values import EventBatch
 from livedata.kafka.assigned_consumer import AssignedConsumer
 from livedata.kafka.command_client import CommandClient
-from livedata.kafka.embedded_broker import process_rss_bytes
 from livedata.kafka.settings import KafkaSettings
 from livedata.kafka.sink import producer_config
 from livedata.protocol.errors import DecodeError
