@@ -1,6 +1,11 @@
 """Rejected messages by reason, read from a heartbeat's untrusted ``stream_stats``."""
 
-from livedata.core.rejections import ReasonCount, ranked_rejections, rejections_by_reason
+from livedata.core.rejections import (
+    ReasonCount,
+    ranked_rejections,
+    rejected_total,
+    rejections_by_reason,
+)
 
 STATS = {
     "ingress": {
@@ -26,3 +31,18 @@ def test_routine_reasons_and_odd_shapes_are_left_out() -> None:
     assert ranked_rejections({}) == []
     assert ranked_rejections({"ingress": {"rejected": [1, 2]}}) == []
     assert ranked_rejections({"ingress": 7}) == []
+
+
+def test_the_total_is_the_sum_of_the_reasons_shown() -> None:
+    """Odd counters (negative, booleans, text) count in neither, so the status tables'
+    total and their per-reason list never disagree."""
+    stats = {
+        "ingress": {
+            "rejected": {
+                "panel_0": {"truncated": 3, "wrong_schema": -5, "not_wanted": 100},
+                "motion1": {"truncated": True, "garbage": "x", "oversized": 2},
+            }
+        }
+    }
+    assert rejected_total(stats) == 5 == sum(c.total for c in ranked_rejections(stats))
+    assert rejected_total({}) == 0

@@ -51,3 +51,9 @@ def ranked_rejections(stream_stats: Mapping[str, Any]) -> list[ReasonCount]:
         for reason, streams in rejections_by_reason(stream_stats).items()
     ]
     return sorted(counts, key=lambda count: (-count.total, count.reason))
+
+
+def rejected_total(stream_stats: Mapping[str, Any]) -> int:
+    """All the messages ``rejections_by_reason`` counts: the figure a status table shows
+    next to them, so the two never disagree."""
+    return sum(sum(streams.values()) for streams in rejections_by_reason(stream_stats).values())

@@ -51,3 +51,18 @@ class ServiceStatus:
     error: str | None = None
     stream_stats: Mapping[str, Any] = field(default_factory=dict)
     """Per-stream message counts, dropped batches and rejected messages by reason."""
+
+
+def count_total(value: Any) -> int:
+    """Sum every integer in a nested counter mapping of a heartbeat's ``stream_stats``.
+
+    Tolerant on purpose: ``stream_stats`` is free-form JSON whose shape grows with the
+    services, and a status view must not fail on a counter it does not know.
+    """
+    if isinstance(value, bool):
+        return 0
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Mapping):
+        return sum(count_total(v) for v in value.values())
+    return 0

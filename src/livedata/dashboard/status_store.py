@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from livedata.core.identity import JobId
-from livedata.core.status import JobState, JobStatus, ServiceState
+from livedata.core.rejections import rejected_total
+from livedata.core.status import JobState, JobStatus, ServiceState, count_total
 from livedata.dashboard.contract import (
     JobRow,
     Level,
@@ -45,26 +46,8 @@ MAX_STATUS_ENTRIES = 10_000
 MAX_NOTIFICATIONS = 500
 """Notifications kept (newest last): a shift's worth of command feedback."""
 
-ROUTINE_REJECTIONS = frozenset({"not_wanted"})
-"""Ingress reasons that are not problems: a shared topic carries streams others read."""
-
 
 # -- status ------------------------------------------------------------------------------
-
-
-def count_total(value: Any, *, skip: frozenset[str] = frozenset()) -> int:
-    """Sum every integer in a nested counter mapping, leaving out keys in ``skip``.
-
-    Tolerant on purpose: ``stream_stats`` is free-form JSON whose shape grows with the
-    services, and a status view must not fail on a counter it does not know.
-    """
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
-        return value
-    if isinstance(value, Mapping):
-        return sum(count_total(v, skip=skip) for k, v in value.items() if k not in skip)
-    return 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +236,7 @@ class StatusStore:
             messages=seen.messages,
             message_rate_hz=seen.rate_hz,
             dropped=count_total(ingress.get("dropped_messages")),
-            rejected=count_total(ingress.get("rejected"), skip=ROUTINE_REJECTIONS),
+            rejected=rejected_total(status.stream_stats),
         )
 
 

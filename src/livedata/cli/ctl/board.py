@@ -7,13 +7,12 @@ Staleness follows WIRE.md: a worker silent for 30 s is gone, a job after 60 s. A
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from livedata.cli.ctl.render import format_count, format_duration, table
-from livedata.core.rejections import ROUTINE_REJECTIONS, ranked_rejections
-from livedata.core.status import JobState, ServiceState
+from livedata.core.rejections import ROUTINE_REJECTIONS, ranked_rejections, rejected_total
+from livedata.core.status import JobState, ServiceState, count_total
 from livedata.protocol.heartbeats import JobHeartbeat, ServiceHeartbeat
 
 NS = 1_000_000_000
@@ -123,9 +122,7 @@ def service_row(heartbeat: ServiceHeartbeat, sent_ns: int, now_ns: int) -> Servi
         batch_interval_s=status.batch_interval_s,
         messages=count_total(stats.get("messages")),
         dropped=count_total(ingress.get("dropped_messages") if isinstance(ingress, dict) else 0),
-        rejected=count_total(
-            ingress.get("rejected") if isinstance(ingress, dict) else 0, skip=ROUTINE_REJECTIONS
-        ),
+        rejected=rejected_total(stats),
         rejected_by_reason={c.reason: c.total for c in ranked_rejections(stats)},
         error=status.error,
     )
@@ -148,21 +145,6 @@ def job_row(heartbeat: JobHeartbeat, sent_ns: int, now_ns: int) -> JobRow:
         start_time=status.start_time,
         end_time=status.end_time,
     )
-
-
-def count_total(value: Any, *, skip: frozenset[str] = frozenset()) -> int:
-    """Sum every integer in a nested counter mapping, leaving out keys in ``skip``.
-
-    Tolerant on purpose: ``stream_stats`` is free-form JSON whose shape grows with the
-    services, and a status tool must not fail on a counter it does not know.
-    """
-    if isinstance(value, bool):
-        return 0
-    if isinstance(value, int):
-        return value
-    if isinstance(value, Mapping):
-        return sum(count_total(v, skip=skip) for k, v in value.items() if k not in skip)
-    return 0
 
 
 def describe_reasons(row: ServiceRow) -> str:
