@@ -47,26 +47,25 @@ def test_a_client_is_throttled_after_repeated_failures_until_the_window_passes()
     clock = FakeClock()
     throttle = LoginThrottle(max_failures=3, window_s=60, clock=clock)
     for _ in range(3):
-        assert throttle.allowed("10.0.0.1")
-        throttle.failed("10.0.0.1")
-    assert not throttle.allowed("10.0.0.1")
-    assert throttle.allowed("10.0.0.2"), "another client is not affected"
+        assert throttle.reserve("10.0.0.1")  # and the password was wrong
+    assert not throttle.reserve("10.0.0.1")
+    assert throttle.reserve("10.0.0.2"), "another client is not affected"
     clock.now += 61
-    assert throttle.allowed("10.0.0.1")
+    assert throttle.reserve("10.0.0.1")
 
 
 def test_a_success_forgets_the_failures() -> None:
     throttle = LoginThrottle(max_failures=2, window_s=60, clock=FakeClock())
-    throttle.failed("c")
+    assert throttle.reserve("c")  # failed
+    assert throttle.reserve("c")  # succeeded:
     throttle.succeeded("c")
-    throttle.failed("c")
-    assert throttle.allowed("c")
+    assert throttle.reserve("c")
+    assert throttle.reserve("c")
 
 
 def test_reserving_counts_the_attempt_before_the_check() -> None:
     throttle = LoginThrottle(max_failures=3, window_s=60, clock=FakeClock())
     assert [throttle.reserve("c") for _ in range(5)] == [True, True, True, False, False]
-    assert not throttle.allowed("c"), "reserved attempts count as failures until they succeed"
     throttle.succeeded("c")
     assert throttle.reserve("c")
 

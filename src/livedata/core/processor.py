@@ -74,6 +74,11 @@ class OrchestratingProcessor:
         self._source = source
         self._sink = sink
         self._batcher = batcher
+        # Those that say what their bounded buffers hold: the memory guard blames no job
+        # for it. Fixed at construction, so not looked for at every check.
+        self._buffers = [
+            part for part in (source, batcher, sink) if isinstance(part, ReportsBufferedBytes)
+        ]
         self._jobs = job_manager
         self._clock = clock
         self._memory_guard = memory_guard
@@ -180,10 +185,8 @@ class OrchestratingProcessor:
         self._sink.publish([self._out(RESULTS_STREAM, result) for result in results])
 
     def _buffered_bytes(self) -> int:
-        """Bytes the source, the batcher and the sink hold in their bounded buffers, for
-        those that say (``ReportsBufferedBytes``): the memory guard blames no job for them."""
-        parts = (self._source, self._batcher, self._sink)
-        return sum(p.buffered_bytes() for p in parts if isinstance(p, ReportsBufferedBytes))
+        """Bytes the source, the batcher and the sink hold in their bounded buffers."""
+        return sum(part.buffered_bytes() for part in self._buffers)
 
     def _report_status(self, *, force: bool) -> None:
         now = self._clock.now_ns()

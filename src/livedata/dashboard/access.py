@@ -88,8 +88,8 @@ flood of addresses cannot exhaust memory."""
 
 
 class LoginThrottle:
-    """Counts failed logins per client; ``allowed`` is False once a client failed
-    ``max_failures`` times within the last ``window_s`` seconds. Thread-safe.
+    """Counts failed logins per client: a client that failed ``max_failures`` times
+    within the last ``window_s`` seconds may not try again until then. Thread-safe.
 
     A login ``reserve``s its attempt before checking the password: the attempt counts as
     a failure from then on, and ``succeeded`` takes it back. Checking first and counting
@@ -109,10 +109,6 @@ class LoginThrottle:
         self._lock = threading.Lock()
         self._failures: dict[str, deque[float]] = {}
 
-    def allowed(self, client: str) -> bool:
-        with self._lock:
-            return len(self._recent(client)) < self.max_failures
-
     def reserve(self, client: str) -> bool:
         """Count an attempt of ``client`` as failed now, if it may try; False (nothing
         counted) once it failed ``max_failures`` times in the window. Check and count are
@@ -123,10 +119,6 @@ class LoginThrottle:
                 return False
             self._count(client, recent)
             return True
-
-    def failed(self, client: str) -> None:
-        with self._lock:
-            self._count(client, self._recent(client))
 
     def _count(self, client: str, recent: deque[float]) -> None:
         recent.append(self._clock())
