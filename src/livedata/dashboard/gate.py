@@ -161,7 +161,7 @@ class CommandGate:
         run_policy: RunPolicy = RunPolicy.KEEP,
         on_outcome: Outcome | None = None,
     ) -> list[JobId]:
-        audit_id = self._request(
+        audit_id = self.request(
             "start workflows",
             kind="workflow_config",
             action="start",
@@ -182,7 +182,7 @@ class CommandGate:
                 on_outcome=tracker,
             )
         except Exception as err:
-            self._failed(audit_id, err)
+            self.failed(audit_id, err)
             raise
         tracker.job_ids(job_ids)
         return job_ids
@@ -196,7 +196,7 @@ class CommandGate:
         on_outcome: Outcome | None = None,
     ) -> None:
         verb = JobAction(action).value
-        audit_id = self._request(
+        audit_id = self.request(
             f"{verb} jobs",
             kind="job_command",
             action=verb,
@@ -209,7 +209,7 @@ class CommandGate:
                 action, job_id=job_id, workflow_id=workflow_id, on_outcome=tracker
             )
         except Exception as err:
-            self._failed(audit_id, err)
+            self.failed(audit_id, err)
             raise
         tracker.job_ids([job_id] if job_id is not None else [])
 
@@ -220,17 +220,11 @@ class CommandGate:
             "shape": shape,
             "rois": {str(i): {"x": list(r.x), "y": list(r.y)} for i, r in sorted(rois.items())},
         }
-        audit_id = str(uuid.uuid4())
-        try:
-            self._check("send ROIs")
-        except CommandRefusedError as err:
-            self._audit_quietly(self._record("roi", audit_id, f"refused: {err.reason}", what))
-            raise
-        self._audit_or_refuse(self._record("roi", audit_id, "sent", what))
+        audit_id = self.request("send ROIs", event="roi", result="sent", **what)
         try:
             self.inner.publish_rois(job_id, shape, rois)
         except Exception as err:
-            self._failed(audit_id, err)
+            self.failed(audit_id, err)
             raise
 
     # -- auditing -------------------------------------------------------------------
@@ -249,8 +243,11 @@ class CommandGate:
             "result": result,
         }
 
-    def _request(self, verb: str, **what: Any) -> str:
-        """Check the role and write the request line; return its id.
+    def request(
+        self, verb: str, *, event: str = "command", result: str = "requested", **what: Any
+    ) -> str:
+        """Check the role and write the request line (``event``: a command, ROIs, a
+        grid written); return its id, for the outcome's line.
 
         Raises
         ------
@@ -262,17 +259,23 @@ class CommandGate:
         try:
             self._check(verb)
         except CommandRefusedError as err:
-            self._audit_quietly(self._record("command", audit_id, f"refused: {err.reason}", what))
+            self._audit_quietly(self._record(event, audit_id, f"refused: {err.reason}", what))
             logger.warning(
                 "dashboard_command_refused", user=self.user.name, role=self.user.role, what=verb
             )
             raise
-        self._audit_or_refuse(self._record("command", audit_id, "requested", what))
+        self._audit_or_refuse(self._record(event, audit_id, result, what))
         return audit_id
 
-    def _failed(self, audit_id: str, err: Exception) -> None:
-        result = "invalid" if isinstance(err, ValueError) else "error"
-        self._audit_quietly({"event": "result", "id": audit_id, "result": f"{result}: {err}"})
+    def outcome(self, audit_id: str, result: str) -> None:
+        """The line of what became of request ``audit_id``."""
+        self._audit_quietly({"event": "result", "id": audit_id, "result": result})
+
+    def failed(self, audit_id: str, err: Exception) -> None:
+        """Request ``audit_id`` failed before it went out (``invalid``: refused by its
+        checks)."""
+        kind = "invalid" if isinstance(err, ValueError) else "error"
+        self.outcome(audit_id, f"{kind}: {err}")
 
     def _audit_or_refuse(self, record: Mapping[str, Any]) -> None:
         logger.info(
@@ -332,9 +335,9 @@ class GatedGridLibrary(GridLibrary):
         try:
             path = self.inner.save(instrument, name, grid)
         except Exception as err:
-            self._gate._failed(audit_id, err)
+            self._gate.failed(audit_id, err)
             raise
-        self._gate._audit_quietly({"event": "result", "id": audit_id, "result": "saved"})
+        self._gate.outcome(audit_id, "saved")
         return path
 
     def delete(self, instrument: str, name: str) -> bool:
@@ -342,24 +345,20 @@ class GatedGridLibrary(GridLibrary):
         try:
             deleted = self.inner.delete(instrument, name)
         except Exception as err:
-            self._gate._failed(audit_id, err)
+            self._gate.failed(audit_id, err)
             raise
-        result = "deleted" if deleted else "not found"
-        self._gate._audit_quietly({"event": "result", "id": audit_id, "result": result})
+        self._gate.outcome(audit_id, "deleted" if deleted else "not found")
         return deleted
 
     def _request(self, action: str, instrument: str, name: str) -> str:
-        gate = self._gate
-        what = {"kind": "grid", "action": action, "grid": name, "grid_instrument": instrument}
-        audit_id = str(uuid.uuid4())
-        try:
-            gate._check(f"{action} grids")
-        except CommandRefusedError as err:
-            gate._audit_quietly(gate._record("grid", audit_id, f"refused: {err.reason}", what))
-            logger.warning("dashboard_grid_refused", user=gate.user.name, action=action)
-            raise
-        gate._audit_or_refuse(gate._record("grid", audit_id, "requested", what))
-        return audit_id
+        return self._gate.request(
+            f"{action} grids",
+            event="grid",
+            kind="grid",
+            action=action,
+            grid=name,
+            grid_instrument=instrument,
+        )
 
 
 def _conforms(gate: CommandGate) -> Backend:
