@@ -20,11 +20,10 @@ The cubes of the megapixel instruments use 10 time-of-arrival bins (a 100-bin cu
 3.2 M pixels would be 2.6 GB per histogram); the others use 100.
 
 ROI spectra run twice per size, with 100 bins: four ROIs drawn on features (about 10 %
-of the pixels, the typical case) and four large ones (about 45 %). Events in no ROI
-are looked up (their pixel ids checked) but not histogrammed, nor their times checked,
-so the cost grows with the share of events in ROIs; the row's name prints that share
-(of pixels, and so of these uniform events; real events crowd where the ROIs are
-drawn, so their share is often higher).
+of the pixels, the typical case) and four large ones (about 45 %); the row's name
+prints that share (of pixels, and so of these uniform events). Their kernel is one
+compiled loop with no branch on the data (ADR 0012), so its cost should not depend on
+the share; a kernel that skips events in no ROI would be fast only on the typical case.
 """
 
 from __future__ import annotations
@@ -216,13 +215,12 @@ def roi_case(
     toa: npt.NDArray[np.int32],
     rois: list[Roi],
 ) -> Case:
-    """ROI spectra as a detector view pays for them: ROI membership of every event
-    (which checks its pixel id), region and ToA bins of the ROI events (which checks
-    their times), folding regions into the spectra of overlapping ROIs. The floor is
-    ``bincount`` on the precomputed (region, ToA bin) index of all events (events in
-    no ROI in a bin of their own). The name
+    """ROI spectra as a detector view pays for them: the region of every event (which
+    checks its pixel id), its ToA bin (which checks its time), folding regions into the
+    spectra of overlapping ROIs. The floor is ``bincount`` on the precomputed (region,
+    ToA bin) index of all events (events in no ROI in a bin of their own). The name
     gives the share of the detector's pixels (and, events being uniform, of its
-    events) that lie in some ROI: the cost grows with it."""
+    events) that lie in some ROI."""
     plane, n_time = size.plane, 100
     spectra = RoiSpectra(
         source_name="bench", shape=plane, first_pixel_id=1, params=RoiSpectrumParams(bins=n_time)

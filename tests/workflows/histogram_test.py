@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from livedata.workflows.group_histogram import INTP_TABLE_PIXELS, PixelGroupTimeOfArrivalCounts
+from livedata.workflows.group_histogram import MAX_BLOCKS, PixelGroupTimeOfArrivalCounts
 from livedata.workflows.histogram import (
     CHUNK_EVENTS,
     SMALL_HISTOGRAM_BINS,
@@ -527,7 +527,7 @@ def test_dense_and_sparse_rejects_in_both_scatter_paths(bad_fraction, n_pixels) 
     np.testing.assert_array_equal(counts, np.bincount(toa[~late] // 100, minlength=10))
 
 
-@pytest.mark.parametrize("n_pixels", [INTP_TABLE_PIXELS + 1, 300])
+@pytest.mark.parametrize("n_pixels", [MAX_BLOCKS + 1, 300])
 @pytest.mark.parametrize("n_groups", [3, 700])
 def test_pixel_group_tables_of_every_width(n_pixels, n_groups) -> None:
     """intp tables for small detectors; uint16 / uint32 offsets for large ones."""

@@ -1,25 +1,21 @@
 """The ROI path of the pixel-group kernel: a skipped group ("in no ROI") whose events are
-not histogrammed and whose times are not checked, on every path (group codes or
-per-pixel lookup, small or whole-call histogram, int32 ids from 1 or elsewhere, other
-id widths), against an independent reference."""
+not histogrammed and whose times are not checked, for every shape of its tables (pixels
+looked up one by one or by blocks, byte or wider pattern indices, 16- or 32-bit row
+offsets), ids from 1 or elsewhere, and other id widths, against an independent
+reference."""
 
 import itertools
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from livedata.workflows.group_histogram import (
-    INTP_TABLE_PIXELS,
-    MAX_GROUP_CODES,
-    MIXED,
-    SELECTION_TABLE_BYTES,
-    PixelGroupTimeOfArrivalCounts,
-)
+from livedata.workflows.group_histogram import MAX_BLOCKS, PixelGroupTimeOfArrivalCounts
 from livedata.workflows.histogram import (
     CHUNK_EVENTS,
     INT32_MAX,
     INT32_MIN,
-    SMALL_HISTOGRAM_BINS,
     PixelRange,
     UniformBins,
 )
@@ -69,26 +65,19 @@ def groups_with_coverage(rng, n_pixels, n_groups, share):
     return groups
 
 
-# (pixels, first id, counted share, groups, bins): which path each case takes is
-# asserted below, so a change of thresholds cannot silently leave a path untested.
+# (pixels, first id, counted share, groups, bins): the shape of the tables each case
+# gets is asserted below, so a change of thresholds cannot silently leave one untested.
 CASES = {
-    "group codes, ids from 1": (5000, 1, 0.1, 4, 100),
-    "group codes, ids from 0": (5000, 0, 0.05, 3, 7),
-    "group codes, mostly counted": (5000, 3, 0.8, 5, 100),
-    "group codes, megapixel": (INTP_TABLE_PIXELS + 1001, 11, 0.2, 8, 100),
-    "group codes, negative ids": (3000, -1500, 0.5, 3, 50),
-    "group codes, whole-call bincount": (5000, 1, 0.3, 60, 10_000),
-    "per-pixel groups, whole-call bincount": (
-        INTP_TABLE_PIXELS + 17,
-        2,
-        0.6,
-        MAX_GROUP_CODES + 300,
-        1000,
-    ),
-    "per-pixel groups, small": (3000, 1, 0.5, MAX_GROUP_CODES + 2, 10),
-    "group codes, blocks of pixels": (5 * SELECTION_TABLE_BYTES + 3, 11, 0.2, 8, 100),
-    "group codes, blocks, ids from 0": (SELECTION_TABLE_BYTES + 1, 0, 0.5, 4, 10),
-    "per-pixel groups, blocks of pixels": (SELECTION_TABLE_BYTES, -7, 0.5, MAX_GROUP_CODES + 9, 3),
+    "per pixel, ids from 1": (5000, 1, 0.1, 4, 100),
+    "per pixel, ids from 0": (5000, 0, 0.05, 3, 7),
+    "per pixel, mostly counted": (5000, 3, 0.8, 5, 100),
+    "per pixel, negative ids": (3000, -1500, 0.5, 3, 50),
+    "per pixel, 32-bit offsets": (5000, 1, 0.3, 60, 10_000),
+    "per pixel, wide patterns": (30_000, 1, 0.5, 600, 10),
+    # Scattered single pixels make thousands of distinct mixed blocks.
+    "blocks, megapixel, wide patterns": (20 * MAX_BLOCKS + 1001, 11, 0.2, 8, 100),
+    "blocks, ids from 0": (MAX_BLOCKS, 0, 0.5, 4, 10),
+    "blocks, wide patterns, 32-bit offsets": (4 * MAX_BLOCKS + 17, -7, 0.6, 600, 1000),
 }
 
 
@@ -102,12 +91,11 @@ def test_skipped_group_is_neither_counted_nor_time_checked(case) -> None:
     skipped = n_groups - 1
     kernel = PixelGroupTimeOfArrivalCounts(pixels, groups, n_groups, bins, skipped_group=skipped)
     tables = kernel.tables
-    assert (tables.entry_rows is None) == case.startswith("group codes"), case
-    assert (tables.block_bits > 0) == ("blocks" in case), case
-    if tables.block_bits:  # blocks at the groups' edges need the second lookup
-        assert (tables.selection == MIXED).sum() > 100
-    whole_call = tables.n_rows * (n_bins + 1) > SMALL_HISTOGRAM_BINS
-    assert whole_call == case.endswith("bincount"), case
+    assert (tables.block_bits > 0) == case.startswith("blocks"), case
+    assert (tables.blocks.dtype != np.uint8) == ("wide patterns" in case), case
+    assert (tables.patterns.dtype == np.uint32) == ("32-bit offsets" in case), case
+    if tables.block_bits:  # blocks at the groups' edges: patterns of their own
+        assert len(tables.patterns) >> tables.block_bits > n_groups + 1
     # Parts across chunk boundaries, an empty one, and a second call.
     pid, toa = hostile_events(rng, 2 * CHUNK_EVENTS + 300, pixels, bins)
     cuts = [0, 5, 5, CHUNK_EVENTS + 17, len(pid)]
@@ -274,7 +262,7 @@ def test_other_time_widths_are_checked_exactly(dtype) -> None:
 
 @pytest.mark.parametrize(
     ("first", "count"),
-    [(INT32_MIN, 5000), (INT32_MAX - 4999, 5000), (INT32_MIN, INTP_TABLE_PIXELS + 5)],
+    [(INT32_MIN, 5000), (INT32_MAX - 4999, 5000), (INT32_MIN, 2 * MAX_BLOCKS + 5)],
 )
 def test_ranges_at_the_ends_of_int32(first: int, count: int) -> None:
     rng = np.random.default_rng(7)
@@ -291,3 +279,33 @@ def test_ranges_at_the_ends_of_int32(first: int, count: int) -> None:
     np.testing.assert_array_equal(out[:2], expected[:2])
     assert kernel.rejected.pixel_out_of_range == bad_pixels
     assert kernel.rejected.time_out_of_range == bad_times
+
+
+def test_area_groups_share_few_patterns_that_stay_in_cache() -> None:
+    """ROIs are areas: on a 3.2 M-pixel plane, a rectangle, a disc and a triangle need a
+    few hundred patterns (the disc's edge differs from row to row), and the tables stay
+    in L2, where a table of every pixel (6.4 MB) would not."""
+    ny = nx = 1792
+    yy, xx = np.mgrid[:ny, :nx]
+    groups = np.full((ny, nx), 3)
+    groups[400:900, 200:700] = 0
+    groups[((yy - 900) ** 2 + (xx - 900) ** 2) < 300**2] = 1
+    groups[yy + xx < 500] = 2
+    kernel = PixelGroupTimeOfArrivalCounts(
+        PixelRange(1, ny * nx), groups.reshape(-1), 4, UniformBins(0, 1000, 100), skipped_group=3
+    )
+    tables = kernel.tables
+    assert len(tables.blocks) <= MAX_BLOCKS
+    assert len(tables.patterns) >> tables.block_bits < 1000
+    assert tables.blocks.nbytes + tables.patterns.nbytes < 256 * 1024
+
+
+def test_the_compiler_is_imported_only_by_processes_that_count() -> None:
+    """numba costs 0.3 s and ~110 MB to import: the dashboard, which imports the
+    workflow specs (and so this kernel's module), must not pay for it."""
+    code = (
+        "import sys; import livedata.config.instruments.dummy.specs; "
+        "import livedata.workflows.group_histogram; "
+        "assert 'numba' not in sys.modules, 'numba imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -162,8 +162,9 @@ class TimeBinning:
         multiplier = -(-(c << shift) // w)
         top = width if through_stop else width - 1
         self.exact_multiply = top * multiplier < 1 << 64
-        self._multiplier = np.uint64(multiplier if self.exact_multiply else count)
-        self._shift = np.uint64(shift)
+        self.multiplier = np.uint64(multiplier if self.exact_multiply else count)
+        """``m`` when ``exact_multiply``, else the bin count (``u * count // width``)."""
+        self.shift = np.uint64(shift)
         self._width = np.uint64(width)
 
     def index(self, offsets: Int32Array, out: IndexArray) -> None:
@@ -175,9 +176,9 @@ class TimeBinning:
 
     def index_wide(self, wide: npt.NDArray[np.uint64]) -> None:
         """Replace each offset in ``wide`` by its bin."""
-        np.multiply(wide, self._multiplier, out=wide)
+        np.multiply(wide, self.multiplier, out=wide)
         if self.exact_multiply:
-            np.right_shift(wide, self._shift, out=wide)
+            np.right_shift(wide, self.shift, out=wide)
         else:
             np.floor_divide(wide, self._width, out=wide)
 

@@ -271,8 +271,8 @@ class RoiSpectra:
             if self._pixel_bins is not None:
                 # Each pixel takes its bin's region; pixels outside the view, none.
                 groups = np.append(groups, np.int32(regions.n_regions))[self._pixel_bins]
-            # Events in no ROI are not histogrammed (their spectrum would be thrown
-            # away) and their times not checked; their pixel ids are, as for all events.
+            # Events in no ROI go to a spectrum nobody reads, and a bad time of theirs
+            # is not counted as left out; their pixel ids are checked, as for all events.
             kernel = PixelGroupTimeOfArrivalCounts(
                 self._pixels,
                 groups,
