@@ -175,3 +175,12 @@ def test_systemd_accepts_every_setting(tmp_path: Path) -> None:
     # about the system's own units are not ours to fix.
     ours = [line for line in checked.stderr.splitlines() if "livedata@" in line]
     assert ours == []
+
+
+def test_numba_has_a_cache_directory_the_service_may_write(unit: Unit) -> None:
+    """ProtectSystem=strict and ProtectHome leave no writable directory of their own:
+    the unit gives numba one (ADR 0012) and allows compiled code to run."""
+    assert one(unit, "Service", "CacheDirectory") == "livedata"
+    settings = dict(s.split("=", 1) for s in unit["Service"].get("Environment", []))
+    assert settings["NUMBA_CACHE_DIR"].startswith("/var/cache/livedata/")
+    assert "MemoryDenyWriteExecute" not in unit["Service"]

@@ -530,7 +530,7 @@ def test_dense_and_sparse_rejects_in_both_scatter_paths(bad_fraction, n_pixels) 
 @pytest.mark.parametrize("n_pixels", [MAX_BLOCKS + 1, 300])
 @pytest.mark.parametrize("n_groups", [3, 700])
 def test_pixel_group_tables_of_every_width(n_pixels, n_groups) -> None:
-    """intp tables for small detectors; uint16 / uint32 offsets for large ones."""
+    """Detectors looked up pixel by pixel and by blocks, few and many groups."""
     rng = np.random.default_rng(n_pixels + n_groups)
     bins = UniformBins(0, 71_428_571, 100)
     groups = rng.integers(0, n_groups, n_pixels)

@@ -10,9 +10,10 @@ histogram and the kernel's own is cleared.
 **Row offsets by blocks.** An event's row is looked up by its pixel: a table of every
 pixel's row offset (group x ``bins + 1``) would be megabytes on a megapixel detector,
 and lookups all over it miss the cache. The loop looks pixels up by blocks of
-``2**block_bits`` first, in a table small enough to stay in L2 (``BLOCK_TABLE_BYTES``);
-only a block at a group's edge, whose pixels are in different groups, sends its events
-to the per-pixel table. ROIs are drawn as areas, so such blocks are few.
+``2**block_bits`` (at most ``MAX_BLOCKS`` blocks), each with a pattern of row offsets
+that blocks with the same offsets share (:class:`RowTables`). ROIs are drawn as areas,
+so a megapixel detector needs a few dozen to a few hundred patterns, and both tables
+stay in L2.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy.typing as npt
 from livedata.workflows.histogram import (
     CountsArray,
     Events,
+    IntArray,
     PixelRange,
     RejectedEvents,
     TimeBinning,
@@ -37,8 +39,7 @@ from livedata.workflows.histogram import (
 MAX_BLOCKS = 1 << 16
 """At most this many blocks of pixels: a megapixel detector is looked up by blocks of
 ``2**block_bits`` pixels (32 for 1.5 M pixels, 64 for 3.2 M), so that the table of
-every block's pattern (a byte each while there are at most 256 patterns) stays in the
-fastest caches."""
+every block's pattern (128 KiB as uint16) stays in L2 with the patterns."""
 
 MAX_OWN_BINS = 1 << 24
 """Bins of the kernel's own histogram ((groups + 1) x (bins + 1), 128 MiB): it is
@@ -48,10 +49,11 @@ spectrum per pixel."""
 
 @dataclass(frozen=True, slots=True)
 class RowTables:
-    """Where the compiled loop finds an event's row offset in the kernel's histogram.
+    """Where the compiled loop finds an event's row in the kernel's histogram.
 
     Entry ``e`` is pixel ``first + e`` for ``e < count``; entry ``count`` is every id
-    outside the detector; each entry's value is its row times ``bins + 1``. Entries
+    outside the detector; each entry's value is its row offset: its group (``n_groups``
+    for bad ids) times ``bins + 1``. Entries
     come in blocks of ``2**block_bits``: ``blocks[b]`` is the pattern of block ``b``
     and ``patterns[p << block_bits | i]`` the value of place ``i`` in pattern ``p``.
     Blocks with the same values share a pattern. ROIs are areas, so few blocks are not
@@ -59,39 +61,34 @@ class RowTables:
     patterns: both tables stay in cache where a table of every pixel would not.
     """
 
-    blocks: npt.NDArray[np.unsignedinteger]
-    patterns: npt.NDArray[np.unsignedinteger]
+    blocks: npt.NDArray[np.uint16]
+    patterns: npt.NDArray[np.uint32]
     block_bits: int
 
     @classmethod
     def build(cls, groups: npt.NDArray[np.integer], n_groups: int, stride: int) -> RowTables:
         """Tables of the row offsets of ``groups`` (one per pixel), and of the row for
-        bad ids (``n_groups``) after them."""
+        bad ids (``n_groups``) after them. Their types are fixed (uint16 blocks, as
+        there are at most ``MAX_BLOCKS`` patterns; uint32 offsets), so the loop is
+        compiled once per type of event arrays, never again for another set of ROIs."""
         n_entries = len(groups) + 1
         block_bits = max(0, math.ceil(math.log2(n_entries / MAX_BLOCKS)))
         size = 1 << block_bits
         # The last block is padded with the bad-id row (the loop never reads past it).
         values = np.full(-(-n_entries // size) * size, n_groups * stride, dtype=np.uint32)
-        np.multiply(groups, stride, out=values[: len(groups)], casting="unsafe")
+        # In uint32: a narrow ``groups`` would wrap group x stride in its own type.
+        np.multiply(groups.astype(np.uint32), np.uint32(stride), out=values[: len(groups)])
         per_block = values.reshape(-1, size)
         uniform = (per_block == per_block[:, :1]).all(axis=1)
         # Patterns: one per value of uniform blocks, then one per distinct mixed block.
         # (np.unique by rows is slow, so only the few mixed blocks go through it.)
         uniform_values, uniform_pattern = np.unique(per_block[uniform, 0], return_inverse=True)
         mixed_rows, mixed_pattern = np.unique(per_block[~uniform], axis=0, return_inverse=True)
-        n_patterns = len(uniform_values) + len(mixed_rows)
-        blocks = np.empty(len(per_block), dtype=_narrowest_unsigned(n_patterns - 1))
+        blocks = np.empty(len(per_block), dtype=np.uint16)
         blocks[uniform] = uniform_pattern
         blocks[~uniform] = len(uniform_values) + mixed_pattern.reshape(-1)
         patterns = np.concatenate([np.repeat(uniform_values, size), mixed_rows.reshape(-1)])
-        return cls(blocks, patterns.astype(_narrowest_unsigned(n_groups * stride)), block_bits)
-
-
-def _narrowest_unsigned(largest: int) -> np.dtype[np.unsignedinteger]:
-    for dtype in (np.uint8, np.uint16, np.uint32):
-        if largest <= np.iinfo(dtype).max:
-            return np.dtype(dtype)
-    raise ValueError(f"{largest} does not fit 32 bits")
+        return cls(blocks, patterns, block_bits)
 
 
 class PixelGroupTimeOfArrivalCounts:
@@ -166,13 +163,16 @@ class PixelGroupTimeOfArrivalCounts:
         flat = check_out(out, self.n_bins)
         if not n_events:
             return 0
+        if any(ids is None or times is None for ids, times in parts):
+            raise ValueError("pixel group spectra need pixel ids and times of arrival")
         tables, binning, own = self.tables, self._binning, self._own
+        own[...] = 0  # here, not after the loop: a call that failed midway left counts
         for ids, times in parts:
-            if ids is None or times is None:
-                raise ValueError("pixel group spectra need pixel ids and times of arrival")
+            assert ids is not None
+            assert times is not None
             self._loop(
-                ids,
-                times,
+                _native(ids),
+                _native(times),
                 np.int64(self.pixels.first),
                 np.uint64(self.pixels.count),
                 tables.blocks,
@@ -191,6 +191,9 @@ class PixelGroupTimeOfArrivalCounts:
         flat.reshape(self.shape)[self._counted] += spectra
         self.rejected.time_out_of_range += int(counted[:, -1].sum())
         self.rejected.pixel_out_of_range += int(own[-1].sum())
-        added = int(spectra.sum())
-        own[...] = 0
-        return added
+        return int(spectra.sum())
+
+
+def _native(events: IntArray) -> IntArray:
+    """The array in the machine's byte order (the loop cannot read another)."""
+    return events if events.dtype.isnative else events.astype(events.dtype.newbyteorder("="))
