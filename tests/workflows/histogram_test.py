@@ -618,3 +618,30 @@ def test_kernels_never_write_to_the_callers_arrays() -> None:
         kernel.add(np.zeros(kernel.n_bins, dtype=np.int64), *args)
         np.testing.assert_array_equal(pid, kept[0])
         np.testing.assert_array_equal(toa, kept[1])
+
+
+@pytest.mark.parametrize("window", [None, (100, 900)])
+def test_images_of_read_only_and_byte_swapped_events(window) -> None:
+    """ev44 arrays are read-only views into a message; another byte order is converted
+    (the compiled loop reads only the machine's own)."""
+    rng = np.random.default_rng(31)
+    pid = rng.integers(-5, 105, 5000, dtype=np.int32)
+    toa = rng.integers(0, 1000, 5000, dtype=np.int32)
+    results = []
+    for ids, times in (
+        (pid, toa),
+        tuple(np.frombuffer(a.tobytes(), dtype=a.dtype) for a in (pid, toa)),
+        tuple(a.astype(a.dtype.newbyteorder("S")) for a in (pid, toa)),
+    ):
+        kernel = PixelCounts(PixelRange(1, 100), time_window=window)
+        out = np.zeros(100, dtype=np.int64)
+        added = kernel.add(out, ids, times)
+        results.append((out, added, kernel.rejected))
+    ok = (pid >= 1) & (pid <= 100)
+    if window is not None:
+        ok &= (toa >= window[0]) & (toa < window[1])
+    expected = np.bincount(pid[ok] - 1, minlength=100)
+    for out, added, rejected in results:
+        np.testing.assert_array_equal(out, expected)
+        assert added == ok.sum()
+        assert rejected == results[0][2]

@@ -355,7 +355,7 @@ def test_a_time_range_over_all_of_int32(n_bins) -> None:
 def test_another_set_of_rois_needs_no_new_compilation() -> None:
     """The tables' types are fixed, so the loop compiled for the first ROIs serves every
     later set (a compilation stalls the service's loop for about a second)."""
-    from livedata.workflows.group_loop import count_pixel_groups
+    from livedata.workflows.compiled_loops import count_pixel_groups
 
     rng = np.random.default_rng(14)
     pixels, bins = PixelRange(1, 5000), UniformBins(0, 1000, 10)

@@ -1,6 +1,6 @@
 """The spectra of pixel groups (ROIs): a time-of-arrival spectrum per group of pixels.
 
-Events are counted in one compiled pass (:mod:`livedata.workflows.group_loop`, ADR
+Events are counted in one compiled pass (:mod:`livedata.workflows.compiled_loops`, ADR
 0012) into the kernel's own histogram, which has a row per group, one more row for ids
 outside the detector, and one more column for times outside the range: every event
 lands somewhere, so the loop never branches on the data, and the extra row and column
@@ -27,13 +27,13 @@ import numpy.typing as npt
 from livedata.workflows.histogram import (
     CountsArray,
     Events,
-    IntArray,
     PixelRange,
     RejectedEvents,
     TimeBinning,
     UniformBins,
     check_out,
     event_parts,
+    native,
 )
 
 MAX_BLOCKS = 1 << 16
@@ -133,7 +133,7 @@ class PixelGroupTimeOfArrivalCounts:
             raise ValueError(f"skipped group {skipped_group} not in [0, {n_groups})")
         # Imported here, not at the top: numba costs 0.3 s and 110 MB to import, and
         # the dashboard imports this module (for workflow specs) but never counts.
-        from livedata.workflows.group_loop import count_pixel_groups
+        from livedata.workflows.compiled_loops import count_pixel_groups
 
         self._loop = count_pixel_groups
         self.pixels = pixels
@@ -171,8 +171,8 @@ class PixelGroupTimeOfArrivalCounts:
             assert ids is not None
             assert times is not None
             self._loop(
-                _native(ids),
-                _native(times),
+                native(ids),
+                native(times),
                 np.int64(self.pixels.first),
                 np.uint64(self.pixels.count),
                 tables.blocks,
@@ -192,8 +192,3 @@ class PixelGroupTimeOfArrivalCounts:
         self.rejected.time_out_of_range += int(counted[:, -1].sum())
         self.rejected.pixel_out_of_range += int(own[-1].sum())
         return int(spectra.sum())
-
-
-def _native(events: IntArray) -> IntArray:
-    """The array in the machine's byte order (the loop cannot read another)."""
-    return events if events.dtype.isnative else events.astype(events.dtype.newbyteorder("="))

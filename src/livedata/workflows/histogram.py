@@ -1,6 +1,11 @@
 """Event-histogram kernels: pixel images, time-of-arrival spectra and pixel x ToA cubes;
 the spectra of pixel groups (ROIs) are in :mod:`livedata.workflows.group_histogram`.
 
+The image (:class:`PixelCounts`) is one compiled loop per call
+(:mod:`livedata.workflows.compiled_loops`, ADR 0012): check an event's id (and time),
+add it to the caller's histogram. What follows is how the numpy kernels (spectra and
+cubes) are fast.
+
 Every kernel turns events into a flat bin index and scatter-adds it into an ``int64``
 array the caller owns, so one preallocated histogram can collect many windows.
 
@@ -65,6 +70,10 @@ with ``np.add.at``; larger ones get one ``np.bincount`` over the whole call's in
 Measured on a 1 MiB-L2 machine: ``add.at`` is faster up to about a million bins on a
 quiet machine and to a few hundred thousand under load (it reaches the next level of
 cache with fewer misses in flight than ``bincount``'s tighter loop)."""
+
+ACCEPTED_RUN = 1 << 12
+"""Events the compiled image loop checks before it adds those it accepted (32 KiB of
+bins, in L1)."""
 
 RETAINED_INDEX_EVENTS = 1 << 24
 """Largest whole-call index (16.8 M events, 128 MiB) a large-histogram kernel keeps
@@ -404,10 +413,15 @@ class PixelCounts:
 
     def __init__(self, pixels: PixelRange, *, time_window: tuple[int, int] | None = None) -> None:
         _check_window(time_window)
+        # Imported here: numba costs 0.5 s and 110 MB, which the dashboard (it imports
+        # this module for workflow specs) must not pay.
+        from livedata.workflows.compiled_loops import count_pixels
+
+        self._loop = count_pixels
+        self._accepted = np.empty(ACCEPTED_RUN, dtype=np.uint64)
         self.pixels = pixels
         self.time_window = time_window
         self.rejected = RejectedEvents()
-        self._scratch = Scratch()
 
     @property
     def n_bins(self) -> int:
@@ -421,35 +435,6 @@ class PixelCounts:
             raise ValueError("a time window needs the events' time of arrival")
         return time_of_arrival
 
-    def fill_index(self, chunk: Chunk, index: IndexArray) -> int:
-        """Write the pixel index of the chunk's events into ``index``, 0 (the discard
-        bin) for rejected ones; count the rejections; return how many were accepted.
-        The chunk's times are read only if this kernel has a time window."""
-        pixel_id, toa = chunk
-        assert pixel_id is not None
-        m = len(pixel_id)
-        scratch, window = self._scratch, self.time_window
-        good = scratch.good[:m]
-        first, count = self.pixels.first, self.pixels.count
-        position, n_bad_pixel = offsets_in_range(pixel_id, first, count, scratch.position[:m], good)
-        n_bad = n_bad_pixel
-        if toa is not None and window is not None:
-            time_good = scratch.time_good[:m]
-            width = window[1] - window[0]
-            offsets_in_range(toa, window[0], width, scratch.time[:m], time_good)
-            np.logical_and(good, time_good, out=good)
-            n_bad = m - int(np.count_nonzero(good))
-            self.rejected.time_out_of_range += n_bad - n_bad_pixel
-        self.rejected.pixel_out_of_range += n_bad_pixel
-        if not np.may_share_memory(position, scratch.position):
-            # The caller's array (ids from 0): widen, then discard.
-            np.copyto(index, position)
-            discard(index, good, n_bad, scratch)
-        else:  # our scratch: discarding on int32 is cheaper; then widen
-            discard(position, good, n_bad, scratch)
-            np.copyto(index, position)
-        return m - n_bad
-
     def add(
         self,
         out: CountsArray,
@@ -457,11 +442,36 @@ class PixelCounts:
         time_of_arrival: Events | None = None,
     ) -> int:
         """Add events to ``out`` (``n_bins`` int64 counts); return how many were added.
-        The events may come in parts (sequences of arrays, see :data:`Events`)."""
+        The events may come in parts (sequences of arrays, see :data:`Events`). One
+        compiled pass per part (:func:`~livedata.workflows.compiled_loops.count_pixels`)."""
         toa = self.checked_time(time_of_arrival)
-        parts, n_events = event_parts(pixel_id, toa)
+        parts, _ = event_parts(pixel_id, toa)
         flat = check_out(out, self.n_bins)
-        return scatter_add(flat, parts, n_events, self.fill_index, self._scratch)
+        start, stop = self.time_window or (0, 1)
+        added = 0
+        for ids, times in parts:
+            assert ids is not None
+            ids = native(ids)
+            bad_pixel, bad_time = self._loop(
+                ids,
+                ids if times is None else native(times),
+                np.int64(self.pixels.first),
+                np.uint64(self.pixels.count),
+                np.int64(start),
+                np.uint64(stop - start),
+                self.time_window is not None,
+                flat,
+                self._accepted,
+            )
+            self.rejected.pixel_out_of_range += bad_pixel
+            self.rejected.time_out_of_range += bad_time
+            added += len(ids) - bad_pixel - bad_time
+        return added
+
+
+def native(events: IntArray) -> IntArray:
+    """The array in the machine's byte order (compiled loops cannot read another)."""
+    return events if events.dtype.isnative else events.astype(events.dtype.newbyteorder("="))
 
 
 class TimeOfArrivalSpectrum:
