@@ -36,8 +36,9 @@ import numpy.typing as npt
 from livedata.config.instrument import DetectorBank, Instrument
 from livedata.config.registry import load_instrument
 from livedata.config.standard_workflows import DetectorView
-from livedata.workflows.histogram import PixelCounts, PixelRange
+from livedata.workflows.histogram import PixelRange
 from livedata.workflows.mapped_counts import MappedPixelCounts
+from livedata.workflows.pixel_counts import PixelCounts
 from livedata.workflows.pixel_views import LogicalView, PixelView, logical_view
 from livedata.workflows.projections import CylinderProjection, XYProjection
 

@@ -43,12 +43,12 @@ import numpy.typing as npt
 from livedata.core.control import Roi, RoiUpdate
 from livedata.core.identity import JobId
 from livedata.workflows.histogram import (
-    PixelCounts,
     PixelRange,
     PixelTimeOfArrivalCounts,
     TimeOfArrivalSpectrum,
     UniformBins,
 )
+from livedata.workflows.pixel_counts import PixelCounts
 from livedata.workflows.roi_geometry import partition, select_pixels
 from livedata.workflows.roi_spectra import RoiSpectra, RoiSpectrumParams
 

@@ -32,7 +32,8 @@ import numpy.typing as npt
 from livedata.core.values import EventBatch
 from livedata.workflows.coordinate_bins import CoordinateBins
 from livedata.workflows.coordinate_histogram import CoordinateHistogram, Gate
-from livedata.workflows.histogram import PixelCounts, PixelRange
+from livedata.workflows.histogram import PixelRange
+from livedata.workflows.pixel_counts import PixelCounts
 from livedata.workflows.powder import PowderIdParams, PowderIdWorkflow, d_factors
 from livedata.workflows.sans import SansIqParams, SansIqWorkflow, q_factors
 from livedata.workflows.wavelength import ANGSTROM_METRE_PER_NS, wavelength_per_ns

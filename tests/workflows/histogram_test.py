@@ -13,13 +13,13 @@ from livedata.workflows.group_histogram import MAX_BLOCKS, PixelGroupTimeOfArriv
 from livedata.workflows.histogram import (
     CHUNK_EVENTS,
     SMALL_HISTOGRAM_BINS,
-    PixelCounts,
     PixelRange,
     PixelTimeOfArrivalCounts,
     TimeBinning,
     TimeOfArrivalSpectrum,
     UniformBins,
 )
+from livedata.workflows.pixel_counts import PixelCounts
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 HOSTILE_IDS = [INT32_MAX, INT32_MIN, -1, 0, -(2**31) + 1, 2**30]

@@ -8,7 +8,6 @@ from livedata.workflows.mapped_counts import (
     PIXELS_FIRST_EVENTS_PER_PIXEL,
     UINT16_BINS,
     MappedPixelCounts,
-    periodic_form,
 )
 
 HOSTILE = [0, -1, 2**31 - 1, -(2**31), 49, 50 + 1000]
@@ -152,25 +151,9 @@ def test_time_window_in_both_ways(pixels_first: bool) -> None:
     assert kernel.rejected.time_out_of_range == (valid & late).sum()
 
 
-@pytest.mark.parametrize(
-    ("table", "n_bins", "form"),
-    [
-        (np.arange(12) % 4, 4, (1, 4)),  # summed over a leading dim
-        (np.arange(12) // 3, 4, (3, 4)),  # summed over a trailing dim
-        (np.arange(12) // 2 % 3, 3, (2, 3)),  # both
-        (np.arange(12), 12, (1, 12)),  # the identity
-        (np.array([0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 0]), 4, None),
-        (np.array([1, 0, 1, 0]), 2, None),
-        (np.array([0, 0, 1, 2]), 2, None),  # a pixel left out of the view
-    ],
-)
-def test_periodic_views_are_recognised(table, n_bins, form) -> None:
-    assert periodic_form(table, n_bins) == form
-
-
 @pytest.mark.parametrize("first", [50, 50_000, 0])  # table padded to the ids, or not
 @pytest.mark.parametrize("window", [None, (1000, 2000)])
-def test_periodic_views_are_computed_exactly(first: int, window) -> None:
+def test_straw_views_are_exact(first: int, window) -> None:
     """LoKI-like straws: 4 layers summed, so bin = pixel % (n / 4), across chunks."""
     rng = np.random.default_rng(first)
     n_pixels, n_bins = 40_000, 10_000
@@ -192,9 +175,9 @@ def test_periodic_views_are_computed_exactly(first: int, window) -> None:
     assert kernel.rejected.time_out_of_range == (valid & ~ok).sum()
 
 
-def test_periodic_and_looked_up_views_agree() -> None:
-    """The same view, once periodic and once with its bins shuffled (a lookup), over
-    calls with many events per pixel and with few."""
+def test_views_agree_whatever_their_bin_order() -> None:
+    """The same view, once in order and once with its bins shuffled, over calls with
+    many events per pixel and with few."""
     rng = np.random.default_rng(12)
     n_pixels, n_bins = 800, 200
     periodic = np.arange(n_pixels) % n_bins
@@ -205,7 +188,7 @@ def test_periodic_and_looked_up_views_agree() -> None:
         kernel = MappedPixelCounts(PixelRange(100, n_pixels), table, n_bins)
         out = np.zeros(n_bins, dtype=np.int64)
         kernel.add(out, ids)  # pixels first
-        kernel.add(out, ids[:1000])  # a lookup (or computation) per event
+        kernel.add(out, ids[:1000])  # a lookup per event
         results.append(out)
     every = np.concatenate([ids, ids[:1000]])
     valid = every[(every >= 100) & (every < 100 + n_pixels)] - 100
@@ -224,3 +207,37 @@ def test_unsigned_ids_never_wrap_onto_the_bank(first: int) -> None:
         batch = np.resize(ids, 4 * n_events)
         assert kernel.add(out, batch) == 2 * n_events
         assert kernel.rejected.pixel_out_of_range == 2 * n_events
+
+
+@pytest.mark.parametrize("order", ["native", "swapped", "read-only"])
+def test_weighted_lookup_with_a_window_for_every_kind_of_array(order: str) -> None:
+    """The compiled lookup (few events per pixel) with weights, a time window, hostile
+    ids, pixels left out of the view; ev44's read-only arrays and another byte order."""
+    rng = np.random.default_rng(15)
+    table = rng.integers(0, 6, 1000)  # 5: left out of a 5-bin view
+    weights = rng.uniform(-2.0, 2.0, 1000)
+    ids = np.concatenate([rng.integers(50, 1050, 400), HOSTILE]).astype(np.int32)
+    toa = rng.integers(0, 3000, len(ids)).astype(np.int32)
+    assert len(ids) < PIXELS_FIRST_EVENTS_PER_PIXEL * 1000
+    if order == "swapped":
+        arrays = [a.astype(a.dtype.newbyteorder("S")) for a in (ids, toa)]
+    elif order == "read-only":
+        arrays = [np.frombuffer(a.tobytes(), dtype=a.dtype) for a in (ids, toa)]
+    else:
+        arrays = [ids, toa]
+    window = (1000, 2000)
+    kernel = MappedPixelCounts(PixelRange(50, 1000), table, 5, time_window=window, weights=weights)
+    out, squared = np.zeros(5), np.zeros(5)
+    added = kernel.add_weighted(out, squared, *arrays)
+    w32 = weights.astype(np.float32).astype(np.float64)
+    np.testing.assert_allclose(out, reference(ids, table, 5, toa, window, w32), rtol=1e-12)
+    np.testing.assert_allclose(squared, reference(ids, table, 5, toa, window, w32**2), rtol=1e-12)
+    assert added == reference(ids, table, 5, toa, window).sum()
+    valid = (ids >= 50) & (ids < 1050)
+    late = (toa < window[0]) | (toa >= window[1])
+    assert kernel.rejected.pixel_out_of_range == (~valid).sum()
+    assert kernel.rejected.time_out_of_range == (valid & late).sum()
+    counted = MappedPixelCounts(PixelRange(50, 1000), table, 5, time_window=window)
+    counts = np.zeros(5, dtype=np.int64)
+    assert counted.add(counts, *arrays) == added
+    np.testing.assert_array_equal(counts, reference(ids, table, 5, toa, window))

@@ -284,7 +284,8 @@ def test_the_compiler_is_imported_only_by_processes_that_count() -> None:
     workflow specs (and so this kernel's module), must not pay for it."""
     code = (
         "import sys; import livedata.config.instruments.dummy.specs; "
-        "import livedata.workflows.group_histogram; "
+        "import livedata.workflows.group_histogram, livedata.workflows.mapped_counts; "
+        "import livedata.workflows.pixel_counts; "
         "assert 'numba' not in sys.modules, 'numba imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,10 +1,12 @@
 """Compiled event loops (numba, ADR 0012): the detector image and the pixel-group (ROI)
 spectra, the kernels whose numpy passes could not reach their speed targets.
 
-**Image** (:class:`~livedata.workflows.histogram.PixelCounts`): numpy needs a pass
-for the bounds check, one to discard the rejected events and ``np.bincount`` (a pass
-for the maximum, then the scatter); beyond the cache it ran at 0.6-0.8 of bincount
-alone. One compiled pass checks each event and adds it to the caller's histogram.
+**Images and views** (:class:`~livedata.workflows.pixel_counts.PixelCounts`,
+:class:`~livedata.workflows.mapped_counts.MappedPixelCounts`): numpy needs a pass for
+the bounds check, one for a view's lookup, one to discard the rejected events and
+``np.bincount`` (a pass for the maximum, then the scatter); beyond the cache it ran at
+0.6-0.8 of bincount alone. One compiled pass checks each event, looks its bin up and
+adds it.
 
 **ROI spectra** (:mod:`.group_histogram`): every event's pixel is looked up in a table
 of about a million entries. In numpy that is a chain of passes (ids to table index,
@@ -41,22 +43,25 @@ def _compiled(loop: Callable[..., Any]) -> Any:
 
 
 @_compiled
-def count_pixels(
+def count_events(
     pixel_id: np.ndarray,
     time_of_arrival: np.ndarray,
     first: np.int64,
     count: np.uint64,
+    has_window: bool,
     window_start: np.int64,
     window_width: np.uint64,
-    has_window: bool,
+    has_table: bool,
+    bin_of_pixel: np.ndarray,
     counts: np.ndarray,
     accepted: np.ndarray,
 ) -> tuple[int, int]:
-    """Add one to ``counts[id - first]`` for every event of an id in the detector (and,
-    ``has_window``, a time in ``[window_start, window_start + window_width)``); return
+    """Add one to ``counts[bin]`` for every event of an id in the detector (and,
+    ``has_window``, a time in ``[window_start, window_start + window_width)``), where
+    ``bin`` is ``id - first``, or ``bin_of_pixel[id - first]`` if ``has_table``; return
     the numbers rejected for their id and for their time. A difference below the low
     end wraps to a huge unsigned number, so one comparison checks each range. Without a
-    window, ``time_of_arrival`` is not read.
+    window, ``time_of_arrival`` is not read; without a table, ``bin_of_pixel``.
 
     By runs of ``len(accepted)`` events: first the accepted events' bins are gathered
     into ``accepted`` with no branch on the data (a window that keeps half the events
@@ -72,16 +77,67 @@ def count_pixels(
             entry = np.uint64(np.int64(pixel_id[i]) - first)
             pixel_ok = bool(entry < count)
             time_ok = True
-            if has_window:  # the same for every event: compiled as two loops
+            if has_window:  # the flags are the same for every event: the compiler
                 offset = np.uint64(np.int64(time_of_arrival[i]) - window_start)
-                time_ok = bool(offset < window_width)
-            accepted[k] = entry
+                time_ok = bool(offset < window_width)  # makes a loop for each case
+            if has_table:
+                accepted[k] = bin_of_pixel[entry if pixel_ok else np.uint64(0)]
+            else:
+                accepted[k] = entry
             k += pixel_ok and time_ok
             bad_pixel += not pixel_ok
             bad_time += pixel_ok and not time_ok
         for j in range(k):
             counts[accepted[j]] += 1
     return bad_pixel, bad_time
+
+
+@_compiled
+def sum_weights(
+    pixel_id: np.ndarray,
+    time_of_arrival: np.ndarray,
+    first: np.int64,
+    count: np.uint64,
+    has_window: bool,
+    window_start: np.int64,
+    window_width: np.uint64,
+    bin_of_pixel: np.ndarray,
+    weight_of_pixel: np.ndarray,
+    sums: np.ndarray,
+    squares: np.ndarray,
+    accepted: np.ndarray,
+    accepted_weights: np.ndarray,
+) -> tuple[int, int, int]:
+    """:func:`count_events` through a table, adding each accepted event's pixel weight
+    to ``sums[bin]`` and its square to ``squares[bin]`` instead of one. Returns also
+    the accepted events on pixels in the view: bins below the last of ``sums``, which
+    is that of pixels left out of it."""
+    bad_pixel = 0
+    bad_time = 0
+    in_view = 0
+    left_out = sums.shape[0] - 1
+    n = pixel_id.shape[0]
+    for run in range(0, n, accepted.shape[0]):
+        k = 0
+        for i in range(run, min(run + accepted.shape[0], n)):
+            entry = np.uint64(np.int64(pixel_id[i]) - first)
+            pixel_ok = bool(entry < count)
+            time_ok = True
+            if has_window:
+                offset = np.uint64(np.int64(time_of_arrival[i]) - window_start)
+                time_ok = bool(offset < window_width)
+            looked_up = entry if pixel_ok else np.uint64(0)
+            accepted[k] = bin_of_pixel[looked_up]
+            accepted_weights[k] = weight_of_pixel[looked_up]
+            k += pixel_ok and time_ok
+            bad_pixel += not pixel_ok
+            bad_time += pixel_ok and not time_ok
+        for j in range(k):
+            weight = np.float64(accepted_weights[j])
+            sums[accepted[j]] += weight
+            squares[accepted[j]] += weight * weight
+            in_view += accepted[j] < left_out
+    return bad_pixel, bad_time, in_view
 
 
 @_compiled

@@ -24,7 +24,7 @@ import scipp as sc
 from livedata.core.values import EventBatch
 from livedata.core.workflow import OutputSpec
 from livedata.workflows import outputs
-from livedata.workflows.histogram import PixelCounts, PixelRange, RejectedEvents
+from livedata.workflows.histogram import PixelRange, RejectedEvents
 from livedata.workflows.left_out import (
     OUTSIDE_TOA_WINDOW,
     PIXEL_OUT_OF_RANGE,
@@ -32,6 +32,7 @@ from livedata.workflows.left_out import (
     LeftOutCounts,
 )
 from livedata.workflows.mapped_counts import MappedPixelCounts
+from livedata.workflows.pixel_counts import PixelCounts
 from livedata.workflows.pixel_views import PixelLayout, PixelView, identity_view
 from livedata.workflows.roi_spectra import RoiSpectra, RoiSpectrumParams, roi_outputs
 from livedata.workflows.time_of_arrival import TimeOfArrivalRange

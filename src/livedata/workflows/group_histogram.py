@@ -33,8 +33,8 @@ from livedata.workflows.histogram import (
     UniformBins,
     check_out,
     event_parts,
-    native,
 )
+from livedata.workflows.pixel_counts import native
 
 MAX_BLOCKS = 1 << 16
 """At most this many blocks of pixels: a megapixel detector is looked up by blocks of

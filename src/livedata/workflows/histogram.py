@@ -1,10 +1,9 @@
 """Event-histogram kernels: pixel images, time-of-arrival spectra and pixel x ToA cubes;
 the spectra of pixel groups (ROIs) are in :mod:`livedata.workflows.group_histogram`.
 
-The image (:class:`PixelCounts`) is one compiled loop per call
-(:mod:`livedata.workflows.compiled_loops`, ADR 0012): check an event's id (and time),
-add it to the caller's histogram. What follows is how the numpy kernels (spectra and
-cubes) are fast.
+The detector image is in :mod:`livedata.workflows.pixel_counts`, one compiled loop
+per call (ADR 0012). What follows is how the numpy kernels here (spectra and cubes)
+are fast.
 
 Every kernel turns events into a flat bin index and scatter-adds it into an ``int64``
 array the caller owns, so one preallocated histogram can collect many windows.
@@ -70,10 +69,6 @@ with ``np.add.at``; larger ones get one ``np.bincount`` over the whole call's in
 Measured on a 1 MiB-L2 machine: ``add.at`` is faster up to about a million bins on a
 quiet machine and to a few hundred thousand under load (it reaches the next level of
 cache with fewer misses in flight than ``bincount``'s tighter loop)."""
-
-ACCEPTED_RUN = 1 << 12
-"""Events the compiled image loop checks before it adds those it accepted (32 KiB of
-bins, in L1)."""
 
 RETAINED_INDEX_EVENTS = 1 << 24
 """Largest whole-call index (16.8 M events, 128 MiB) a large-histogram kernel keeps
@@ -390,88 +385,6 @@ def check_events(*arrays: IntArray | None) -> int:
         if a is not None and (a.dtype.kind not in "iu" or a.dtype.itemsize > 4):
             raise TypeError(f"event arrays must be integers of at most 32 bits, got {a.dtype}")
     return lengths.pop() if lengths else 0
-
-
-def _check_window(time_window: tuple[int, int] | None) -> None:
-    if time_window is not None and not (
-        INT32_MIN <= time_window[0] < time_window[1] <= INT32_MAX + 1
-    ):
-        raise ValueError(f"time window {time_window} is empty or beyond int32")
-
-
-class PixelCounts:
-    """Counts per pixel (a detector image), optionally only events in a time window.
-
-    Parameters
-    ----------
-    pixels:
-        The detector's pixel ids; events of other ids are rejected.
-    time_window:
-        If given, ``(start, stop)`` in ns: only events with ``start <= toa < stop``
-        count, the others are rejected as ``time_out_of_range``.
-    """
-
-    def __init__(self, pixels: PixelRange, *, time_window: tuple[int, int] | None = None) -> None:
-        _check_window(time_window)
-        # Imported here: numba costs 0.5 s and 110 MB, which the dashboard (it imports
-        # this module for workflow specs) must not pay.
-        from livedata.workflows.compiled_loops import count_pixels
-
-        self._loop = count_pixels
-        self._accepted = np.empty(ACCEPTED_RUN, dtype=np.uint64)
-        self.pixels = pixels
-        self.time_window = time_window
-        self.rejected = RejectedEvents()
-
-    @property
-    def n_bins(self) -> int:
-        return self.pixels.count
-
-    def checked_time(self, time_of_arrival: Events | None) -> Events | None:
-        """The times this kernel needs: those given if it has a time window, else None."""
-        if self.time_window is None:
-            return None
-        if time_of_arrival is None:
-            raise ValueError("a time window needs the events' time of arrival")
-        return time_of_arrival
-
-    def add(
-        self,
-        out: CountsArray,
-        pixel_id: Events,
-        time_of_arrival: Events | None = None,
-    ) -> int:
-        """Add events to ``out`` (``n_bins`` int64 counts); return how many were added.
-        The events may come in parts (sequences of arrays, see :data:`Events`). One
-        compiled pass per part (:func:`~livedata.workflows.compiled_loops.count_pixels`)."""
-        toa = self.checked_time(time_of_arrival)
-        parts, _ = event_parts(pixel_id, toa)
-        flat = check_out(out, self.n_bins)
-        start, stop = self.time_window or (0, 1)
-        added = 0
-        for ids, times in parts:
-            assert ids is not None
-            ids = native(ids)
-            bad_pixel, bad_time = self._loop(
-                ids,
-                ids if times is None else native(times),
-                np.int64(self.pixels.first),
-                np.uint64(self.pixels.count),
-                np.int64(start),
-                np.uint64(stop - start),
-                self.time_window is not None,
-                flat,
-                self._accepted,
-            )
-            self.rejected.pixel_out_of_range += bad_pixel
-            self.rejected.time_out_of_range += bad_time
-            added += len(ids) - bad_pixel - bad_time
-        return added
-
-
-def native(events: IntArray) -> IntArray:
-    """The array in the machine's byte order (compiled loops cannot read another)."""
-    return events if events.dtype.isnative else events.astype(events.dtype.newbyteorder("="))
 
 
 class TimeOfArrivalSpectrum:
