@@ -211,7 +211,7 @@ def test_unsigned_ids_never_wrap_onto_the_bank(first: int) -> None:
 
 @pytest.mark.parametrize("order", ["native", "swapped", "read-only"])
 def test_weighted_lookup_with_a_window_for_every_kind_of_array(order: str) -> None:
-    """The compiled lookup (few events per pixel) with weights, a time window, hostile
+    """A lookup per event (few events per pixel) with weights, a time window, hostile
     ids, pixels left out of the view; ev44's read-only arrays and another byte order."""
     rng = np.random.default_rng(15)
     table = rng.integers(0, 6, 1000)  # 5: left out of a 5-bin view

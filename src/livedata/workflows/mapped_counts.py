@@ -14,17 +14,22 @@ cost nothing per event either. Unweighted views use it for banks of up to
 ``PIXELS_FIRST_MAX_PIXELS`` pixels, whose counts stay near the cache; beyond, the
 lookup's smaller table and histogram miss the cache less.
 
-**Lookup per event** otherwise: one compiled pass (ADR 0012) checks each event's id
-(and time), looks its bin up in the table and adds one, or its pixel's weight and that
-weight's square, into the kernel's own histogram, which has one more bin for the
-pixels the view leaves out (:func:`~livedata.workflows.compiled_loops.count_events`,
-:func:`~livedata.workflows.compiled_loops.sum_weights`). The table is as small as the
-bins allow (uint16 for views of up to ``UINT16_BINS`` bins, uint32 beyond), as it is
-read at random; weights are float32 for the same reason. Nothing is ever sized or
-indexed by an event's raw value: an id outside the bank is rejected before the lookup.
+**Lookup per event** otherwise: one compiled pass (ADR 0012) checks each event's id,
+looks its bin up in the table and adds one (and, weighted, its pixel's weight and
+that weight's square) into the kernel's own histogram, which has two more bins: the
+bin of pixels the view leaves out (``n_bins``, from the table) and that of events
+whose time is outside the window (``n_bins + 1``), so that the time only selects a bin
+(:func:`~livedata.workflows.compiled_loops.count_through_table`,
+:func:`~livedata.workflows.compiled_loops.sum_through_table`). The table is as small
+as the bins allow (uint16 for views of up to ``UINT16_BINS`` bins, uint32 beyond), as
+it is read at random; weights are float32 for the same reason. Nothing is ever sized
+or indexed by an event's raw value: an id outside the bank is rejected before the
+lookup.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -40,15 +45,12 @@ from livedata.workflows.histogram import (
     RejectedEvents,
     event_parts,
 )
-from livedata.workflows.pixel_counts import (
-    ACCEPTED_RUN,
-    PixelCounts,
-    check_time_window,
-    count_compiled,
-    native,
-)
+from livedata.workflows.pixel_counts import PixelCounts, check_time_window, native
 
 FloatArray = npt.NDArray[np.float64]
+Window = tuple[np.int64, np.uint64, bool, np.int64, np.uint64]
+"""The compiled loops' id range and time window: first id, id count, whether there is a
+window, its start and width."""
 
 UINT16_BINS = int(np.iinfo(np.uint16).max)
 """Views of up to this many bins get a uint16 table (its values run to ``n_bins``, the
@@ -94,8 +96,8 @@ class MappedPixelCounts:
                 f"need one integer bin per pixel ({pixels.count}), "
                 f"got {table.dtype} of shape {table.shape}"
             )
-        if not 0 < n_bins <= INT32_MAX - 1:
-            raise ValueError(f"a view needs 1 to {INT32_MAX - 1} bins, got {n_bins}")
+        if not 0 < n_bins <= INT32_MAX - 2:
+            raise ValueError(f"a view needs 1 to {INT32_MAX - 2} bins, got {n_bins}")
         if table.size and (int(table.min()) < 0 or int(table.max()) > n_bins):
             raise ValueError(f"pixel bins must lie in [0, {n_bins}]")
         check_time_window(time_window)
@@ -124,9 +126,7 @@ class MappedPixelCounts:
         self._pixel_kernel.rejected = self.rejected
         self._fold_table: IndexArray | None = None
         self._pixel_counts: CountsArray | None = None
-        # Lookup per event: the compiled loop's scratch and its own histograms, with
-        # the bin of pixels left out of the view (``n_bins``) at the end.
-        self._accepted = np.empty(ACCEPTED_RUN, dtype=np.uint64)
+        # Lookup per event: the compiled loop's own histogram (module docstring).
         self._histogram: CountsArray = np.zeros(0, dtype=np.int64)
 
     @property
@@ -177,21 +177,17 @@ class MappedPixelCounts:
             folded = self._fold(self._count_pixels(pixel_id, toa))
             np.add(flat, folded, out=flat, casting="unsafe")  # exact: integers below 2**53
             return int(folded.sum())
-        if len(self._histogram) != self.n_bins + 1:
-            self._histogram = np.zeros(self.n_bins + 1, dtype=np.int64)
+        if len(self._histogram) != self.n_bins + 2:
+            self._histogram = np.zeros(self.n_bins + 2, dtype=np.int64)
         histogram = self._histogram
         histogram[...] = 0
-        count_compiled(
-            histogram,
-            parts,
-            self.pixels,
-            self.time_window,
-            self._table,
-            self._accepted,
-            self.rejected,
-        )
-        flat += histogram[:-1]
-        return int(histogram[:-1].sum())
+        from livedata.workflows.compiled_loops import count_through_table  # numba: ADR 0012
+
+        for ids, times, window in self._loop_arguments(parts):
+            self.rejected.pixel_out_of_range += count_through_table(
+                ids, times, *window, self._table, histogram
+            )
+        return self._book(histogram, flat)
 
     def add_weighted(
         self,
@@ -223,37 +219,40 @@ class MappedPixelCounts:
     def _add_weights_per_event(
         self, out: FloatArray, out_squared: FloatArray, parts: list[Chunk]
     ) -> int:
-        """``add_weighted`` with a lookup per event: the compiled loop sums into our own
-        arrays (with the bin of pixels left out of the view), then into the caller's."""
-        from livedata.workflows.compiled_loops import sum_weights  # numba: see histogram
+        """``add_weighted`` with a lookup per event, into our own arrays first."""
+        from livedata.workflows.compiled_loops import sum_through_table  # numba: ADR 0012
 
-        assert self._weights is not None
         n = self.n_bins
-        sums, squares = np.zeros(n + 1), np.zeros(n + 1)
-        accepted_weights = np.empty(len(self._accepted), dtype=np.float32)
-        start, stop = self.time_window or (0, 1)
-        added = 0
-        for ids, times in parts:
-            assert ids is not None
-            ids = native(ids)
-            bad_pixel, bad_time, in_view = sum_weights(
-                ids,
-                ids if times is None else native(times),  # not read without a window
-                np.int64(self.pixels.first),
-                np.uint64(self.pixels.count),
-                self.time_window is not None,
-                np.int64(start),
-                np.uint64(stop - start),
-                self._table,
-                self._weights,
-                sums,
-                squares,
-                self._accepted,
-                accepted_weights,
+        counts = np.zeros(n + 2, dtype=np.int64)
+        sums, squares = np.zeros(n + 2), np.zeros(n + 2)
+        for ids, times, window in self._loop_arguments(parts):
+            self.rejected.pixel_out_of_range += sum_through_table(
+                ids, times, *window, self._table, self._weights, counts, sums, squares
             )
-            self.rejected.pixel_out_of_range += bad_pixel
-            self.rejected.time_out_of_range += bad_time
-            added += in_view
         out.reshape(-1)[...] += sums[:n]
         out_squared.reshape(-1)[...] += squares[:n]
-        return added
+        return self._book(counts, None)
+
+    def _loop_arguments(self, parts: list[Chunk]) -> Iterator[tuple[IntArray, IntArray, Window]]:
+        """Per part, what the compiled loops take: ids, times (the ids again if there is
+        no window: not read), and the id range and window."""
+        start, stop = self.time_window or (0, 1)
+        window = (
+            np.int64(self.pixels.first),
+            np.uint64(self.pixels.count),
+            self.time_window is not None,
+            np.int64(start),
+            np.uint64(stop - start),
+        )
+        for ids, times in parts:
+            assert ids is not None
+            yield native(ids), native(ids if times is None else times), window
+
+    def _book(self, histogram: CountsArray, out: CountsArray | None) -> int:
+        """Add the view's bins of our own histogram to ``out``, count the events outside
+        the window; return the events in the view."""
+        n = self.n_bins
+        if out is not None:
+            out += histogram[:n]
+        self.rejected.time_out_of_range += int(histogram[n + 1])
+        return int(histogram[:n].sum())

@@ -1,19 +1,17 @@
 """The detector image: counts per pixel id, optionally only events in a time window.
 
-One compiled pass per call (:func:`count_compiled`, ADR 0012) checks each event's id
-(and time) and adds it to the caller's histogram; :mod:`.mapped_counts` counts views
-through the same loop with a table of each pixel's bin.
+One compiled pass per call (:func:`~livedata.workflows.compiled_loops.count_pixels`,
+ADR 0012) checks each event's id (and time) and adds it to the caller's histogram;
+:mod:`.mapped_counts` counts views with it when a call brings many events per pixel.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import numpy.typing as npt
 
 from livedata.workflows.histogram import (
     INT32_MAX,
     INT32_MIN,
-    Chunk,
     CountsArray,
     Events,
     IntArray,
@@ -73,56 +71,35 @@ class PixelCounts:
         time_of_arrival: Events | None = None,
     ) -> int:
         """Add events to ``out`` (``n_bins`` int64 counts); return how many were added.
-        The events may come in parts (sequences of arrays, see :data:`Events`). One
-        compiled pass per part (:func:`count_compiled`)."""
+        The events may come in parts (sequences of arrays, see :data:`Events`): one
+        compiled pass per part (:func:`~livedata.workflows.compiled_loops.count_pixels`)."""
         toa = self.checked_time(time_of_arrival)
         parts, _ = event_parts(pixel_id, toa)
         flat = check_out(out, self.n_bins)
-        return count_compiled(
-            flat, parts, self.pixels, self.time_window, None, self._accepted, self.rejected
-        )
+        # Imported here, not at the top: numba costs 0.5 s and 110 MB to import, and the
+        # dashboard imports this module (for workflow specs) but never counts.
+        from livedata.workflows.compiled_loops import count_pixels
 
-
-def count_compiled(
-    counts: CountsArray,
-    parts: list[Chunk],
-    pixels: PixelRange,
-    time_window: tuple[int, int] | None,
-    bin_of_pixel: IntArray | None,
-    accepted: npt.NDArray[np.uint64],
-    rejected: RejectedEvents,
-) -> int:
-    """Count the events of ``parts`` into ``counts`` (flat) with the compiled loop
-    :func:`~livedata.workflows.compiled_loops.count_events`: at bin ``id - first``, or
-    ``bin_of_pixel[id - first]``; tally the rejections; return the events accepted.
-    ``accepted`` is the loop's scratch (any length)."""
-    # Imported here, not at the top: numba costs 0.5 s and 110 MB to import, and the
-    # dashboard imports this module (for workflow specs) but never counts.
-    from livedata.workflows.compiled_loops import count_events
-
-    start, stop = time_window or (0, 1)
-    table = accepted if bin_of_pixel is None else bin_of_pixel  # not read without a table
-    n_accepted = 0
-    for ids, times in parts:
-        assert ids is not None
-        ids = native(ids)
-        bad_pixel, bad_time = count_events(
-            ids,
-            ids if times is None else native(times),  # not read without a window
-            np.int64(pixels.first),
-            np.uint64(pixels.count),
-            time_window is not None,
-            np.int64(start),
-            np.uint64(stop - start),
-            bin_of_pixel is not None,
-            table,
-            counts,
-            accepted,
-        )
-        rejected.pixel_out_of_range += bad_pixel
-        rejected.time_out_of_range += bad_time
-        n_accepted += len(ids) - bad_pixel - bad_time
-    return n_accepted
+        start, stop = self.time_window or (0, 1)
+        added = 0
+        for ids, times in parts:
+            assert ids is not None
+            ids = native(ids)
+            bad_pixel, bad_time = count_pixels(
+                ids,
+                ids if times is None else native(times),  # not read without a window
+                np.int64(self.pixels.first),
+                np.uint64(self.pixels.count),
+                self.time_window is not None,
+                np.int64(start),
+                np.uint64(stop - start),
+                flat,
+                self._accepted,
+            )
+            self.rejected.pixel_out_of_range += bad_pixel
+            self.rejected.time_out_of_range += bad_time
+            added += len(ids) - bad_pixel - bad_time
+        return added
 
 
 def native(events: IntArray) -> IntArray:

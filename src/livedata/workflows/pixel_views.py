@@ -2,8 +2,8 @@
 
 A :class:`PixelView` is an image (``dims``, ``shape``, ``coords``) and a table giving
 each pixel's flat bin in it, or none. Every view, logical or geometric, is reduced to
-that table once, when a job starts; histogramming a window is then a lookup and an
-addition per event (``livedata.workflows.mapped_counts``), whatever the view.
+that table once, when a job starts; histogramming a window is then one lookup and one
+``np.bincount`` per event (``livedata.workflows.mapped_counts``), whatever the view.
 
 Logical views work in pixel-index space (:class:`LogicalView`), in this order:
 
