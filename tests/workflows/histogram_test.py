@@ -19,6 +19,7 @@ from livedata.workflows.histogram import (
     TimeOfArrivalSpectrum,
     UniformBins,
 )
+from livedata.workflows.mapped_counts import MappedPixelCounts
 from livedata.workflows.pixel_counts import PixelCounts
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
@@ -574,6 +575,18 @@ def test_every_kernel_takes_events_in_parts() -> None:
         ),
         (
             lambda: PixelGroupTimeOfArrivalCounts(PixelRange(1, n_pixels), groups, 4, bins),
+            (pid, toa),
+            (whole_pid, whole_toa),
+        ),
+        (
+            lambda: MappedPixelCounts(PixelRange(1, n_pixels), np.arange(n_pixels) % 7, 6),
+            (pid,),
+            (whole_pid,),
+        ),
+        (
+            lambda: MappedPixelCounts(
+                PixelRange(1, n_pixels), np.arange(n_pixels) % 7, 6, time_window=(100, 900)
+            ),
             (pid, toa),
             (whole_pid, whole_toa),
         ),

@@ -9,6 +9,7 @@ from livedata.workflows.mapped_counts import (
     UINT16_BINS,
     MappedPixelCounts,
 )
+from livedata.workflows.pixel_counts import PixelCounts
 
 HOSTILE = [0, -1, 2**31 - 1, -(2**31), 49, 50 + 1000]
 """Ids outside a bank of pixels 50 .. 1049."""
@@ -33,8 +34,10 @@ def reference(ids, table, n_bins, toa=None, window=None, weights=None):
 def test_counts_match_a_per_event_loop(n_bins: int, n_events: int) -> None:
     rng = np.random.default_rng(n_bins)
     table = rng.integers(0, n_bins + 1, 1000)  # n_bins: the pixel is not in the view
-    ids = np.concatenate([rng.integers(50, 1050, n_events), HOSTILE]).astype(np.int32)
+    table[:3] = (n_bins, n_bins - 1, 0)  # the extremes, which a narrow table would wrap
+    ids = np.concatenate([rng.integers(50, 1050, n_events), HOSTILE, [50, 51]]).astype(np.int32)
     kernel = MappedPixelCounts(PixelRange(50, 1000), table, n_bins)
+    assert kernel._table.dtype == (np.uint16 if n_bins <= UINT16_BINS else np.uint32)
     out = np.zeros(n_bins, dtype=np.int64)
     added = kernel.add(out, ids)
     expected = reference(ids, table, n_bins)
@@ -109,6 +112,7 @@ def test_weights_and_their_squares(n_events: int) -> None:
         ((np.zeros(5, dtype=int), 3), {}, "one integer bin per pixel"),
         ((np.zeros(1000), 3), {}, "one integer bin per pixel"),
         ((np.full(1000, 4), 3), {}, r"\[0, 3\]"),
+        ((np.full(1000, -1), 3), {}, r"\[0, 3\]"),
         ((np.zeros(1000, dtype=int), 0), {}, "bins"),
         ((np.zeros(1000, dtype=int), 3), {"weights": np.full(1000, np.inf)}, "finite weight"),
         ((np.zeros(1000, dtype=int), 3), {"weights": np.full(1000, 1e31)}, "within"),
@@ -151,7 +155,7 @@ def test_time_window_in_both_ways(pixels_first: bool) -> None:
     assert kernel.rejected.time_out_of_range == (valid & late).sum()
 
 
-@pytest.mark.parametrize("first", [50, 50_000, 0])  # table padded to the ids, or not
+@pytest.mark.parametrize("first", [50, 50_000, 0])
 @pytest.mark.parametrize("window", [None, (1000, 2000)])
 def test_straw_views_are_exact(first: int, window) -> None:
     """LoKI-like straws: 4 layers summed, so bin = pixel % (n / 4), across chunks."""
@@ -241,3 +245,72 @@ def test_weighted_lookup_with_a_window_for_every_kind_of_array(order: str) -> No
     counts = np.zeros(5, dtype=np.int64)
     assert counted.add(counts, *arrays) == added
     np.testing.assert_array_equal(counts, reference(ids, table, 5, toa, window))
+
+
+@pytest.mark.parametrize("kernel_kind", ["view", "weighted view", "image"])
+def test_a_window_needs_times_in_every_part(kernel_kind: str) -> None:
+    """A part without times is refused before anything is counted (not filtered on its
+    ids as if they were times)."""
+    ids = np.array([50, 51, 52], dtype=np.int32)
+    toa = np.array([1, 2, 3], dtype=np.int32)
+    table = np.arange(1000) % 3
+    if kernel_kind == "image":
+        kernel = PixelCounts(PixelRange(50, 1000), time_window=(0, 5))
+        out = np.zeros(1000, dtype=np.int64)
+        add = lambda *events: kernel.add(out, *events)  # noqa: E731
+    elif kernel_kind == "view":
+        kernel = MappedPixelCounts(PixelRange(50, 1000), table, 3, time_window=(0, 5))
+        out = np.zeros(3, dtype=np.int64)
+        add = lambda *events: kernel.add(out, *events)  # noqa: E731
+    else:
+        weights = np.ones(1000)
+        kernel = MappedPixelCounts(
+            PixelRange(50, 1000), table, 3, time_window=(0, 5), weights=weights
+        )
+        out, squared = np.zeros(3), np.zeros(3)
+        add = lambda *events: kernel.add_weighted(out, squared, *events)  # noqa: E731
+    with pytest.raises(ValueError, match="time of arrival"):
+        add([ids, ids], [toa, None])
+    with pytest.raises(ValueError, match="time of arrival"):
+        add(ids)
+    assert not out.any()
+    assert kernel.rejected.total == 0
+
+
+@pytest.mark.parametrize("id_dtype", [np.int8, np.uint8, np.int16, np.uint16, np.uint32])
+@pytest.mark.parametrize("time_dtype", [np.int8, np.uint16, np.uint32, np.int32])
+def test_views_of_every_id_and_time_width_and_a_window_over_all_of_int32(
+    id_dtype, time_dtype
+) -> None:
+    """Narrow and unsigned ids and times, and a window of width 2**32 (every int32 time
+    inside; uint32 times of 2**31 and more outside it, as for the image)."""
+    rng = np.random.default_rng(16)
+    info = np.iinfo(id_dtype)
+    first = max(int(info.min), -20) + 5
+    n_pixels = min(int(info.max) - first - 5, 100)
+    table = rng.integers(0, 8, n_pixels)  # 7: left out of the 7-bin view
+    ids = rng.integers(max(int(info.min), first - 5), first + n_pixels + 5, 500)
+    ids = ids.astype(id_dtype)
+    tinfo = np.iinfo(time_dtype)
+    toa = rng.integers(int(tinfo.min), int(tinfo.max) + 1, 500, dtype=np.int64)
+    toa = toa.astype(time_dtype)
+    for window in ((-(2**31), 2**31), (0, 50)):
+        kernel = MappedPixelCounts(PixelRange(first, n_pixels), table, 7, time_window=window)
+        image = PixelCounts(PixelRange(first, n_pixels), time_window=window)
+        out = np.zeros(7, dtype=np.int64)
+        per_pixel = np.zeros(n_pixels, dtype=np.int64)
+        added = kernel.add(out, ids, toa)
+        image.add(per_pixel, ids, toa)
+        p = ids.astype(np.int64) - first
+        valid = (p >= 0) & (p < n_pixels)
+        t = toa.astype(np.int64)
+        ok = valid & (t >= window[0]) & (t < window[1])
+        in_view = ok.copy()
+        in_view[ok] = table[p[ok]] < 7
+        expected = np.bincount(table[p[in_view]], minlength=7)
+        np.testing.assert_array_equal(out, expected)
+        np.testing.assert_array_equal(per_pixel, np.bincount(p[ok], minlength=n_pixels))
+        assert added == in_view.sum()
+        assert kernel.rejected.pixel_out_of_range == (~valid).sum()
+        assert kernel.rejected.time_out_of_range == (valid & ~ok).sum()
+        assert image.rejected == kernel.rejected

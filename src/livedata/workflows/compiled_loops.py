@@ -1,5 +1,6 @@
-"""Compiled event loops (numba, ADR 0012): the detector image and the pixel-group (ROI)
-spectra, the kernels whose numpy passes could not reach their speed targets.
+"""Compiled event loops (numba, ADR 0012): the detector image, detector views and the
+pixel-group (ROI) spectra, the kernels whose numpy passes fell short of or barely met
+their speed targets.
 
 **Images and views** (:class:`~livedata.workflows.pixel_counts.PixelCounts`,
 :class:`~livedata.workflows.mapped_counts.MappedPixelCounts`): numpy needs a pass for
@@ -33,6 +34,10 @@ import structlog
 
 logger = structlog.get_logger(__name__)
 
+ACCEPTED_RUN = 1 << 12
+"""Events :func:`count_pixels` checks before it adds those it accepted (their bins: 32
+KiB, in L1)."""
+
 
 def _compiled(loop: Callable[..., Any]) -> Any:
     try:
@@ -52,7 +57,6 @@ def count_pixels(
     window_start: np.int64,
     window_width: np.uint64,
     counts: np.ndarray,
-    accepted: np.ndarray,
 ) -> tuple[int, int]:
     """Add one to ``counts[id - first]`` for every event of an id in the detector (and,
     ``has_window``, a time in ``[window_start, window_start + window_width)``); return
@@ -60,17 +64,18 @@ def count_pixels(
     end wraps to a huge unsigned number, so one comparison checks each range. Without a
     window, ``time_of_arrival`` is not read.
 
-    By runs of ``len(accepted)`` events: first the accepted events' bins are gathered
-    into ``accepted`` with no branch on the data (a window that keeps half the events
+    By runs of ``ACCEPTED_RUN`` events: first the accepted events' bins are gathered
+    with no branch on the data (a window that keeps half the events
     would mispredict every other branch), then they are added. A histogram beyond the
     cache so misses it once per accepted event only, and those misses overlap.
     """
+    accepted = np.empty(ACCEPTED_RUN, dtype=np.uint64)  # per call: no shared scratch
     bad_pixel = 0
     bad_time = 0
     n = pixel_id.shape[0]
-    for run in range(0, n, accepted.shape[0]):
+    for run in range(0, n, ACCEPTED_RUN):
         k = 0
-        for i in range(run, min(run + accepted.shape[0], n)):
+        for i in range(run, min(run + ACCEPTED_RUN, n)):
             entry = np.uint64(np.int64(pixel_id[i]) - first)
             pixel_ok = bool(entry < count)
             time_ok = True

@@ -4,8 +4,8 @@ Events are counted in one compiled pass (:mod:`livedata.workflows.compiled_loops
 0012) into the kernel's own histogram, which has a row per group, one more row for ids
 outside the detector, and one more column for times outside the range: every event
 lands somewhere, so the loop never branches on the data, and the extra row and column
-are the rejections. After each call the counted groups' rows are added to the caller's
-histogram and the kernel's own is cleared.
+are the rejections. The kernel's own is cleared before each call and its counted
+groups' rows added to the caller's histogram after it.
 
 **Row offsets by blocks.** An event's row is looked up by its pixel: a table of every
 pixel's row offset (group x ``bins + 1``) would be megabytes on a megapixel detector,
@@ -43,7 +43,7 @@ every block's pattern (128 KiB as uint16) stays in L2 with the patterns."""
 
 MAX_OWN_BINS = 1 << 24
 """Bins of the kernel's own histogram ((groups + 1) x (bins + 1), 128 MiB): it is
-cleared after every call, so it is meant for spectra of a few groups (ROIs), not for a
+cleared at every call, so it is meant for spectra of a few groups (ROIs), not for a
 spectrum per pixel."""
 
 
@@ -131,7 +131,7 @@ class PixelGroupTimeOfArrivalCounts:
             raise ValueError(f"groups must lie in [0, {n_groups})")
         if skipped_group is not None and not 0 <= skipped_group < n_groups:
             raise ValueError(f"skipped group {skipped_group} not in [0, {n_groups})")
-        # Imported here, not at the top: numba costs 0.3 s and 110 MB to import, and
+        # Imported here, not at the top: numba costs 0.5 s and 110 MB to import, and
         # the dashboard imports this module (for workflow specs) but never counts.
         from livedata.workflows.compiled_loops import count_pixel_groups
 

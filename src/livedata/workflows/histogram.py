@@ -27,7 +27,7 @@ trick for dividing by a constant); ``s`` is chosen so the result is exact for ev
 **Scatter.** Histograms of up to ``SMALL_HISTOGRAM_BINS`` bins are added into chunk by
 chunk with ``np.add.at``, straight into the caller's array (numpy 2's fast path for one
 index array: faster than ``np.bincount``, which scans its input for the maximum and
-returns a new array to be added). Larger histograms (megapixel images, cubes) collect
+returns a new array to be added). Larger histograms (cubes) collect
 the whole call's index and add one ``np.bincount`` of it: random increments all over a
 histogram far beyond the cache measured faster that way.
 

@@ -29,8 +29,6 @@ lookup.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import numpy.typing as npt
 
@@ -43,15 +41,16 @@ from livedata.workflows.histogram import (
     IntArray,
     PixelRange,
     RejectedEvents,
-    event_parts,
 )
-from livedata.workflows.pixel_counts import PixelCounts, check_time_window, native
+from livedata.workflows.pixel_counts import (
+    PixelCounts,
+    check_time_window,
+    checked_parts,
+    id_range_and_window,
+    loop_parts,
+)
 
 FloatArray = npt.NDArray[np.float64]
-Window = tuple[np.int64, np.uint64, bool, np.int64, np.uint64]
-"""The compiled loops' id range and time window: first id, id count, whether there is a
-window, its start and width."""
-
 UINT16_BINS = int(np.iinfo(np.uint16).max)
 """Views of up to this many bins get a uint16 table (its values run to ``n_bins``, the
 bin of pixels left out of the view)."""
@@ -101,9 +100,8 @@ class MappedPixelCounts:
         if table.size and (int(table.min()) < 0 or int(table.max()) > n_bins):
             raise ValueError(f"pixel bins must lie in [0, {n_bins}]")
         check_time_window(time_window)
-        self.pixels = pixels
-        self.n_bins = n_bins
-        self.time_window = time_window
+        # Read-only (properties): the compiled loops trust them with unchecked indices.
+        self._pixels, self._n_bins, self._time_window = pixels, n_bins, time_window
         self.rejected = RejectedEvents()
         self._table: IntArray = table.astype(np.uint16 if n_bins <= UINT16_BINS else np.uint32)
         self._weights: npt.NDArray[np.float32] | None = None
@@ -128,6 +126,18 @@ class MappedPixelCounts:
         self._pixel_counts: CountsArray | None = None
         # Lookup per event: the compiled loop's own histogram (module docstring).
         self._histogram: CountsArray = np.zeros(0, dtype=np.int64)
+
+    @property
+    def pixels(self) -> PixelRange:
+        return self._pixels
+
+    @property
+    def n_bins(self) -> int:
+        return self._n_bins
+
+    @property
+    def time_window(self) -> tuple[int, int] | None:
+        return self._time_window
 
     @property
     def weighted(self) -> bool:
@@ -156,18 +166,11 @@ class MappedPixelCounts:
         folded = np.bincount(self._fold_table, weights=weights, minlength=n + 1)[:n]
         return folded.astype(np.float64, copy=False)
 
-    def _times(self, time_of_arrival: Events | None) -> Events | None:
-        if self.time_window is None:
-            return None
-        if time_of_arrival is None:
-            raise ValueError("a time window needs the events' time of arrival")
-        return time_of_arrival
-
     def add(self, out: CountsArray, pixel_id: Events, time_of_arrival: Events | None = None) -> int:
         """Add events to ``out`` (``n_bins`` int64 counts); return how many were added.
         The events may come in parts (see ``histogram.Events``)."""
-        toa = self._times(time_of_arrival)
-        parts, n_events = event_parts(pixel_id, toa)
+        parts, n_events = checked_parts(pixel_id, time_of_arrival, self.time_window)
+        toa = time_of_arrival if self.time_window is not None else None
         if out.dtype != np.int64 or out.size != self.n_bins or not out.flags.c_contiguous:
             raise ValueError(f"histogram must be a C-contiguous int64 array of {self.n_bins}")
         if not n_events:
@@ -183,7 +186,8 @@ class MappedPixelCounts:
         histogram[...] = 0
         from livedata.workflows.compiled_loops import count_through_table  # numba: ADR 0012
 
-        for ids, times, window in self._loop_arguments(parts):
+        window = id_range_and_window(self.pixels, self.time_window)
+        for ids, times in loop_parts(parts):
             self.rejected.pixel_out_of_range += count_through_table(
                 ids, times, *window, self._table, histogram
             )
@@ -201,11 +205,17 @@ class MappedPixelCounts:
         weights = self._weights
         if weights is None or self._fold_weights is None:
             raise ValueError("this kernel has no weights; use add()")
-        toa = self._times(time_of_arrival)
-        parts, n_events = event_parts(pixel_id, toa)
+        parts, n_events = checked_parts(pixel_id, time_of_arrival, self.time_window)
+        toa = time_of_arrival if self.time_window is not None else None
         for array in (out, out_squared):
-            if array.dtype != np.float64 or array.size != self.n_bins:
-                raise ValueError(f"weighted sums must be float64 arrays of {self.n_bins} bins")
+            if (
+                array.dtype != np.float64
+                or array.size != self.n_bins
+                or not array.flags.c_contiguous
+            ):
+                raise ValueError(
+                    f"weighted sums must be C-contiguous float64 arrays of {self.n_bins} bins"
+                )
         if not n_events:
             return 0
         if self._pixels_first(n_events):
@@ -225,28 +235,14 @@ class MappedPixelCounts:
         n = self.n_bins
         counts = np.zeros(n + 2, dtype=np.int64)
         sums, squares = np.zeros(n + 2), np.zeros(n + 2)
-        for ids, times, window in self._loop_arguments(parts):
+        window = id_range_and_window(self.pixels, self.time_window)
+        for ids, times in loop_parts(parts):
             self.rejected.pixel_out_of_range += sum_through_table(
                 ids, times, *window, self._table, self._weights, counts, sums, squares
             )
         out.reshape(-1)[...] += sums[:n]
         out_squared.reshape(-1)[...] += squares[:n]
         return self._book(counts, None)
-
-    def _loop_arguments(self, parts: list[Chunk]) -> Iterator[tuple[IntArray, IntArray, Window]]:
-        """Per part, what the compiled loops take: ids, times (the ids again if there is
-        no window: not read), and the id range and window."""
-        start, stop = self.time_window or (0, 1)
-        window = (
-            np.int64(self.pixels.first),
-            np.uint64(self.pixels.count),
-            self.time_window is not None,
-            np.int64(start),
-            np.uint64(stop - start),
-        )
-        for ids, times in parts:
-            assert ids is not None
-            yield native(ids), native(ids if times is None else times), window
 
     def _book(self, histogram: CountsArray, out: CountsArray | None) -> int:
         """Add the view's bins of our own histogram to ``out``, count the events outside

@@ -7,11 +7,14 @@ ADR 0012) checks each event's id (and time) and adds it to the caller's histogra
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 from livedata.workflows.histogram import (
     INT32_MAX,
     INT32_MIN,
+    Chunk,
     CountsArray,
     Events,
     IntArray,
@@ -20,10 +23,6 @@ from livedata.workflows.histogram import (
     check_out,
     event_parts,
 )
-
-ACCEPTED_RUN = 1 << 12
-"""Events the compiled image loop checks before it adds those it accepted (32 KiB of
-bins, in L1)."""
 
 
 def check_time_window(time_window: tuple[int, int] | None) -> None:
@@ -47,7 +46,6 @@ class PixelCounts:
 
     def __init__(self, pixels: PixelRange, *, time_window: tuple[int, int] | None = None) -> None:
         check_time_window(time_window)
-        self._accepted = np.empty(ACCEPTED_RUN, dtype=np.uint64)
         self.pixels = pixels
         self.time_window = time_window
         self.rejected = RejectedEvents()
@@ -55,14 +53,6 @@ class PixelCounts:
     @property
     def n_bins(self) -> int:
         return self.pixels.count
-
-    def checked_time(self, time_of_arrival: Events | None) -> Events | None:
-        """The times this kernel needs: those given if it has a time window, else None."""
-        if self.time_window is None:
-            return None
-        if time_of_arrival is None:
-            raise ValueError("a time window needs the events' time of arrival")
-        return time_of_arrival
 
     def add(
         self,
@@ -73,33 +63,59 @@ class PixelCounts:
         """Add events to ``out`` (``n_bins`` int64 counts); return how many were added.
         The events may come in parts (sequences of arrays, see :data:`Events`): one
         compiled pass per part (:func:`~livedata.workflows.compiled_loops.count_pixels`)."""
-        toa = self.checked_time(time_of_arrival)
-        parts, _ = event_parts(pixel_id, toa)
+        parts, n_events = checked_parts(pixel_id, time_of_arrival, self.time_window)
         flat = check_out(out, self.n_bins)
+        if not n_events:
+            return 0
         # Imported here, not at the top: numba costs 0.5 s and 110 MB to import, and the
         # dashboard imports this module (for workflow specs) but never counts.
         from livedata.workflows.compiled_loops import count_pixels
 
-        start, stop = self.time_window or (0, 1)
         added = 0
-        for ids, times in parts:
-            assert ids is not None
-            ids = native(ids)
+        for ids, times in loop_parts(parts):
             bad_pixel, bad_time = count_pixels(
-                ids,
-                ids if times is None else native(times),  # not read without a window
-                np.int64(self.pixels.first),
-                np.uint64(self.pixels.count),
-                self.time_window is not None,
-                np.int64(start),
-                np.uint64(stop - start),
-                flat,
-                self._accepted,
+                ids, times, *id_range_and_window(self.pixels, self.time_window), flat
             )
             self.rejected.pixel_out_of_range += bad_pixel
             self.rejected.time_out_of_range += bad_time
             added += len(ids) - bad_pixel - bad_time
         return added
+
+
+def checked_parts(
+    pixel_id: Events, time_of_arrival: Events | None, time_window: tuple[int, int] | None
+) -> tuple[list[Chunk], int]:
+    """The events in parts (see ``event_parts``), with their times if there is a time
+    window (then every part must have them), without them otherwise."""
+    if time_window is None:
+        return event_parts(pixel_id, None)
+    parts, n_events = event_parts(pixel_id, time_of_arrival)
+    if time_of_arrival is None or any(times is None for _, times in parts):
+        raise ValueError("a time window needs the events' time of arrival")
+    return parts, n_events
+
+
+def loop_parts(parts: list[Chunk]) -> Iterator[tuple[IntArray, IntArray]]:
+    """Per part, the ids and times a compiled loop takes: in the machine's byte order,
+    and the ids again for times that are absent (a loop without a window reads none)."""
+    for ids, times in parts:
+        assert ids is not None
+        yield native(ids), native(ids if times is None else times)
+
+
+def id_range_and_window(
+    pixels: PixelRange, time_window: tuple[int, int] | None
+) -> tuple[np.int64, np.uint64, bool, np.int64, np.uint64]:
+    """The compiled loops' id range and window: first id, id count, whether there is a
+    window, its start and width."""
+    start, stop = time_window or (0, 1)
+    return (
+        np.int64(pixels.first),
+        np.uint64(pixels.count),
+        time_window is not None,
+        np.int64(start),
+        np.uint64(stop - start),
+    )
 
 
 def native(events: IntArray) -> IntArray:
