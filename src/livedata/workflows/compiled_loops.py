@@ -102,11 +102,17 @@ def count_through_table(
     window_width: np.uint64,
     bin_of_pixel: np.ndarray,
     counts: np.ndarray,
+    weighted: bool,
+    weight_of_pixel: np.ndarray,
+    sums: np.ndarray,
+    squares: np.ndarray,
 ) -> int:
     """Add one to ``counts[bin_of_pixel[id - first]]`` for every event of an id in the
-    detector; return how many were not. ``counts`` has one bin more than any bin of the
-    table: where, with ``has_window``, an event whose time is outside
-    ``[window_start, window_start + window_width)`` is counted instead.
+    detector (and, ``weighted``, its pixel's weight to ``sums`` and the weight's square
+    to ``squares``, at the same bin); return how many were not. The histograms have one
+    bin more than any bin of the table: where, with ``has_window``, an event whose time
+    is outside ``[window_start, window_start + window_width)`` is counted instead.
+    Without a window ``time_of_arrival`` is not read, unweighted the weight arrays.
 
     One branch, on the id (rare to fail, so well predicted); the time only selects the
     bin, as a window that keeps half the events would mispredict every other branch.
@@ -119,45 +125,14 @@ def count_through_table(
         entry = np.uint64(np.int64(pixel_id[i]) - first)
         if entry < count:
             view_bin = np.uint64(bin_of_pixel[entry])
-            if has_window:  # the same for every event: compiled as two loops
+            if has_window:  # the flags are the same for every event: the compiler
                 offset = np.uint64(np.int64(time_of_arrival[i]) - window_start)
                 view_bin = view_bin if offset < window_width else late
             counts[view_bin] += 1
-        else:
-            bad_pixel += 1
-    return bad_pixel
-
-
-@_compiled
-def sum_through_table(
-    pixel_id: np.ndarray,
-    time_of_arrival: np.ndarray,
-    first: np.int64,
-    count: np.uint64,
-    has_window: bool,
-    window_start: np.int64,
-    window_width: np.uint64,
-    bin_of_pixel: np.ndarray,
-    weight_of_pixel: np.ndarray,
-    counts: np.ndarray,
-    sums: np.ndarray,
-    squares: np.ndarray,
-) -> int:
-    """:func:`count_through_table`, adding also each event's pixel weight to
-    ``sums[bin]`` and its square to ``squares[bin]``."""
-    late = np.uint64(counts.shape[0] - 1)
-    bad_pixel = 0
-    for i in range(pixel_id.shape[0]):
-        entry = np.uint64(np.int64(pixel_id[i]) - first)
-        if entry < count:
-            view_bin = np.uint64(bin_of_pixel[entry])
-            if has_window:
-                offset = np.uint64(np.int64(time_of_arrival[i]) - window_start)
-                view_bin = view_bin if offset < window_width else late
-            weight = np.float64(weight_of_pixel[entry])
-            counts[view_bin] += 1
-            sums[view_bin] += weight
-            squares[view_bin] += weight * weight
+            if weighted:  # makes a loop for each case
+                weight = np.float64(weight_of_pixel[entry])
+                sums[view_bin] += weight
+                squares[view_bin] += weight * weight
         else:
             bad_pixel += 1
     return bad_pixel

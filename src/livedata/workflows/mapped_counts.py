@@ -19,10 +19,9 @@ looks its bin up in the table and adds one (and, weighted, its pixel's weight an
 that weight's square) into the kernel's own histogram, which has two more bins: the
 bin of pixels the view leaves out (``n_bins``, from the table) and that of events
 whose time is outside the window (``n_bins + 1``), so that the time only selects a bin
-(:func:`~livedata.workflows.compiled_loops.count_through_table`,
-:func:`~livedata.workflows.compiled_loops.sum_through_table`). The table is as small
-as the bins allow (uint16 for views of up to ``UINT16_BINS`` bins, uint32 beyond), as
-it is read at random; weights are float32 for the same reason. Nothing is ever sized
+(:func:`~livedata.workflows.compiled_loops.count_through_table`). The table is as
+small as the bins allow (uint16 for views of up to ``UINT16_BINS`` bins, uint32
+beyond), as it is read at random; weights are float32 for the same reason. Nothing is ever sized
 or indexed by an event's raw value: an id outside the bank is rejected before the
 lookup.
 """
@@ -186,10 +185,11 @@ class MappedPixelCounts:
         histogram[...] = 0
         from livedata.workflows.compiled_loops import count_through_table  # numba: ADR 0012
 
+        no_weights = np.zeros(0, dtype=np.float32), np.zeros(0), np.zeros(0)
         window = id_range_and_window(self.pixels, self.time_window)
         for ids, times in loop_parts(parts):
             self.rejected.pixel_out_of_range += count_through_table(
-                ids, times, *window, self._table, histogram
+                ids, times, *window, self._table, histogram, False, *no_weights
             )
         return self._book(histogram, flat)
 
@@ -230,15 +230,15 @@ class MappedPixelCounts:
         self, out: FloatArray, out_squared: FloatArray, parts: list[Chunk]
     ) -> int:
         """``add_weighted`` with a lookup per event, into our own arrays first."""
-        from livedata.workflows.compiled_loops import sum_through_table  # numba: ADR 0012
+        from livedata.workflows.compiled_loops import count_through_table  # numba: ADR 0012
 
         n = self.n_bins
         counts = np.zeros(n + 2, dtype=np.int64)
         sums, squares = np.zeros(n + 2), np.zeros(n + 2)
         window = id_range_and_window(self.pixels, self.time_window)
         for ids, times in loop_parts(parts):
-            self.rejected.pixel_out_of_range += sum_through_table(
-                ids, times, *window, self._table, self._weights, counts, sums, squares
+            self.rejected.pixel_out_of_range += count_through_table(
+                ids, times, *window, self._table, counts, True, self._weights, sums, squares
             )
         out.reshape(-1)[...] += sums[:n]
         out_squared.reshape(-1)[...] += squares[:n]
