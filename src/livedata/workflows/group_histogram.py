@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from livedata.workflows.compiled_warm_up import start_warm_up
 from livedata.workflows.histogram import (
     CountsArray,
     Events,
@@ -131,11 +132,7 @@ class PixelGroupTimeOfArrivalCounts:
             raise ValueError(f"groups must lie in [0, {n_groups})")
         if skipped_group is not None and not 0 <= skipped_group < n_groups:
             raise ValueError(f"skipped group {skipped_group} not in [0, {n_groups})")
-        # Imported here, not at the top: numba costs 0.5 s and 110 MB to import, and
-        # the dashboard imports this module (for workflow specs) but never counts.
-        from livedata.workflows.compiled_loops import count_pixel_groups
-
-        self._loop = count_pixel_groups
+        start_warm_up()  # the compiled loop, by the first window (see compiled_warm_up)
         self.pixels = pixels
         self.bins = bins
         self.n_groups = n_groups
@@ -165,12 +162,16 @@ class PixelGroupTimeOfArrivalCounts:
             return 0
         if any(ids is None or times is None for ids, times in parts):
             raise ValueError("pixel group spectra need pixel ids and times of arrival")
+        # Imported here, not at the top: numba costs 0.5 s and 110 MB to import, and
+        # the dashboard imports this module (for workflow specs) but never counts.
+        from livedata.workflows.compiled_loops import count_pixel_groups
+
         tables, binning, own = self.tables, self._binning, self._own
         own[...] = 0  # here, not after the loop: a call that failed midway left counts
         for ids, times in parts:
             assert ids is not None
             assert times is not None
-            self._loop(
+            count_pixel_groups(
                 native(ids),
                 native(times),
                 np.int64(self.pixels.first),

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from livedata.workflows.compiled_warm_up import start_warm_up
 from livedata.workflows.histogram import (
     INT32_MAX,
     INT32_MIN,
@@ -46,6 +47,7 @@ class PixelCounts:
 
     def __init__(self, pixels: PixelRange, *, time_window: tuple[int, int] | None = None) -> None:
         check_time_window(time_window)
+        start_warm_up()  # the compiled loop, by the first window (see compiled_warm_up)
         self.pixels = pixels
         self.time_window = time_window
         self.rejected = RejectedEvents()
