@@ -5,7 +5,8 @@ from the cache (~0.8 s), or compiles it (~1.5 s with an empty cache). Paid in a 
 first window, that stalled the service's loop long enough for it to shed the data that
 aged meanwhile (measured: 1.8 % of a 20 s run at 1e7 events/s). A kernel's constructor
 (at job start) therefore starts this warm-up in a thread, once per process, for the
-argument types ev44 events arrive with: read-only int32 ids and times.
+argument types events arrive with: int32 ids and times, read-only (ev44's views into
+a message) or not (a window's parts joined into one array).
 """
 
 from __future__ import annotations
@@ -48,9 +49,14 @@ def _warm_up() -> None:
 
 def _call_every_loop() -> None:
     """One call of each loop, on one event, with the types the kernels pass."""
+    read_only = np.frombuffer(np.zeros(1, dtype=np.int32).tobytes(), dtype=np.int32)
+    for event in (read_only, np.zeros(1, dtype=np.int32)):
+        _call_every_loop_with(event)
+
+
+def _call_every_loop_with(event: np.ndarray) -> None:
     from livedata.workflows import compiled_loops as loops
 
-    event = np.frombuffer(np.zeros(1, dtype=np.int32).tobytes(), dtype=np.int32)  # read-only
     first, count = np.int64(0), np.uint64(1)
     for has_window in (False, True):
         loops.count_pixels(
