@@ -235,6 +235,21 @@ def mib(n: float) -> str:
     return f"{n / 2**20:.0f}"
 
 
+def longest_pause(arrivals: list[float], started: float, log: DemoLog) -> str:
+    """The longest time between two detector-view results, when it ended and whether a
+    broker rotation fell inside it (where to look for its cause)."""
+    if len(arrivals) < 2:
+        return "fewer than two results"
+    gaps = np.diff(arrivals)
+    i = int(np.argmax(gaps))
+    start, stop = arrivals[i], arrivals[i + 1]
+    across = any(start <= at <= stop for at, _, _, _ in log.rotations)
+    return (
+        f"longest pause between results {gaps[i]:.1f} s, ending {stop - started:.0f} s into "
+        f"the run{', across a broker rotation' if across else ''}"
+    )
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--minutes", type=float, default=10.0)
@@ -382,14 +397,13 @@ def summarise(args, budget, elapsed, broker_peak, rss, cpu, log, results, starte
         windows = [w for at, w, _ in results.counts if at >= started]
         ages = [a for at, a in results.ages if at >= started]
         other = results.other
-        gaps = np.diff([at for at, _, _ in results.counts]) if len(results.counts) > 1 else []
+        arrivals = [at for at, _, _ in results.counts if at >= started]
     if counts:
         delivered = sum(counts) / elapsed
         print(
             f"detector view: {len(counts)} windows of {np.median(windows):.2f} s (median), "
             f"{delivered:.3e} events/s counted = {delivered / args.event_rate:.1%} of the "
-            f"{args.event_rate:.0e} requested; longest pause between results "
-            f"{max(gaps, default=0):.1f} s"
+            f"{args.event_rate:.0e} requested; {longest_pause(arrivals, started, log)}"
         )
         print(
             f"data age of its results: p50 {np.percentile(ages, 50):.2f} s, "
