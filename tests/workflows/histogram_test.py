@@ -394,8 +394,8 @@ def test_pixel_groups_add_up_across_calls_and_ignore_empty_input() -> None:
     [
         (np.zeros(3, dtype=np.int64), 2, "one integer group per pixel"),
         (np.zeros(4, dtype=np.float64), 2, "one integer group per pixel"),
-        (np.array([0, 1, 2, 0]), 2, r"\[0, 2\)"),
-        (np.array([0, -1, 0, 0]), 2, r"\[0, 2\)"),
+        (np.array([0, 1, 2, 0]), 2, r"\[0, 1\]"),
+        (np.array([0, -1, 0, 0]), 2, r"\[0, 1\]"),
         (np.zeros(4, dtype=np.int64), 0, "empty or too large"),
         (np.zeros(4, dtype=np.int64), 2**30, "empty or too large"),
     ],

@@ -35,7 +35,7 @@ from livedata.workflows.histogram import (
     check_out,
     event_parts,
 )
-from livedata.workflows.pixel_counts import native
+from livedata.workflows.loop_arguments import checked_pixel_table, loop_parts
 
 MAX_BLOCKS = 1 << 16
 """At most this many blocks of pixels: a megapixel detector is looked up by blocks of
@@ -54,9 +54,9 @@ class RowTables:
 
     Entry ``e`` is pixel ``first + e`` for ``e < count``; entry ``count`` is every id
     outside the detector; each entry's value is its row offset: its group (``n_groups``
-    for bad ids) times ``bins + 1``. Entries
-    come in blocks of ``2**block_bits``: ``blocks[b]`` is the pattern of block ``b``
-    and ``patterns[p << block_bits | i]`` the value of place ``i`` in pattern ``p``.
+    for bad ids) times ``bins + 1``. Entries come in blocks of ``2**block_bits``:
+    ``blocks[b]`` is the pattern of block ``b`` and ``patterns[p << block_bits | i]``
+    the value of place ``i`` in pattern ``p``.
     Blocks with the same values share a pattern. ROIs are areas, so few blocks are not
     uniform (those at an ROI's edge, which repeat along it) and there are few
     patterns: both tables stay in cache where a table of every pixel would not.
@@ -117,26 +117,17 @@ class PixelGroupTimeOfArrivalCounts:
         *,
         skipped_group: int | None = None,
     ) -> None:
-        groups = np.asarray(groups)
-        if groups.shape != (pixels.count,) or groups.dtype.kind not in "iu":
-            raise ValueError(
-                f"need one integer group per pixel ({pixels.count}), "
-                f"got {groups.dtype} of shape {groups.shape}"
-            )
         if n_groups <= 0 or (n_groups + 1) * (bins.count + 1) > MAX_OWN_BINS:
             raise ValueError(
                 f"{n_groups} groups x {bins.count} bins is empty or too large "
                 f"(at most {MAX_OWN_BINS:,} bins with a row and column for rejections)"
             )
-        if groups.size and (int(groups.min()) < 0 or int(groups.max()) >= n_groups):
-            raise ValueError(f"groups must lie in [0, {n_groups})")
+        groups = checked_pixel_table(groups, pixels, n_groups - 1, "group")
         if skipped_group is not None and not 0 <= skipped_group < n_groups:
             raise ValueError(f"skipped group {skipped_group} not in [0, {n_groups})")
         start_warm_up()  # the compiled loop, by the first window (see compiled_warm_up)
-        self.pixels = pixels
-        self.bins = bins
-        self.n_groups = n_groups
-        self.skipped_group = skipped_group
+        # Read-only (properties): the compiled loop trusts them with unchecked indices.
+        self._pixels, self._bins, self._n_groups = pixels, bins, n_groups
         self.rejected = RejectedEvents()
         self._stride = bins.count + 1
         self.tables = RowTables.build(groups, n_groups, self._stride)
@@ -145,6 +136,18 @@ class PixelGroupTimeOfArrivalCounts:
         self._counted = np.delete(
             np.arange(n_groups), [] if skipped_group is None else skipped_group
         )
+
+    @property
+    def pixels(self) -> PixelRange:
+        return self._pixels
+
+    @property
+    def bins(self) -> UniformBins:
+        return self._bins
+
+    @property
+    def n_groups(self) -> int:
+        return self._n_groups
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -162,18 +165,14 @@ class PixelGroupTimeOfArrivalCounts:
             return 0
         if any(ids is None or times is None for ids, times in parts):
             raise ValueError("pixel group spectra need pixel ids and times of arrival")
-        # Imported here, not at the top: numba costs 0.5 s and 110 MB to import, and
-        # the dashboard imports this module (for workflow specs) but never counts.
-        from livedata.workflows.compiled_loops import count_pixel_groups
+        from livedata.workflows.compiled_loops import count_pixel_groups  # numba: ADR 0012
 
         tables, binning, own = self.tables, self._binning, self._own
         own[...] = 0  # here, not after the loop: a call that failed midway left counts
-        for ids, times in parts:
-            assert ids is not None
-            assert times is not None
+        for ids, times in loop_parts(parts):
             count_pixel_groups(
-                native(ids),
-                native(times),
+                ids,
+                times,
                 np.int64(self.pixels.first),
                 np.uint64(self.pixels.count),
                 tables.blocks,

@@ -21,9 +21,9 @@ bin of pixels the view leaves out (``n_bins``, from the table) and that of event
 whose time is outside the window (``n_bins + 1``), so that the time only selects a bin
 (:func:`~livedata.workflows.compiled_loops.count_through_table`). The table is as
 small as the bins allow (uint16 for views of up to ``UINT16_BINS`` bins, uint32
-beyond), as it is read at random; weights are float32 for the same reason. Nothing is ever sized
-or indexed by an event's raw value: an id outside the bank is rejected before the
-lookup.
+beyond), as it is read at random; weights are float32 for the same reason. Nothing is
+ever sized or indexed by an event's raw value: an id outside the bank is rejected
+before the lookup.
 """
 
 from __future__ import annotations
@@ -41,13 +41,14 @@ from livedata.workflows.histogram import (
     PixelRange,
     RejectedEvents,
 )
-from livedata.workflows.pixel_counts import (
-    PixelCounts,
+from livedata.workflows.loop_arguments import (
     check_time_window,
     checked_parts,
+    checked_pixel_table,
     id_range_and_window,
     loop_parts,
 )
+from livedata.workflows.pixel_counts import PixelCounts
 
 FloatArray = npt.NDArray[np.float64]
 UINT16_BINS = int(np.iinfo(np.uint16).max)
@@ -88,16 +89,9 @@ class MappedPixelCounts:
         time_window: tuple[int, int] | None = None,
         weights: npt.NDArray[np.floating] | None = None,
     ) -> None:
-        table = np.asarray(bin_of_pixel)
-        if table.shape != (pixels.count,) or table.dtype.kind not in "iu":
-            raise ValueError(
-                f"need one integer bin per pixel ({pixels.count}), "
-                f"got {table.dtype} of shape {table.shape}"
-            )
         if not 0 < n_bins <= INT32_MAX - 2:
             raise ValueError(f"a view needs 1 to {INT32_MAX - 2} bins, got {n_bins}")
-        if table.size and (int(table.min()) < 0 or int(table.max()) > n_bins):
-            raise ValueError(f"pixel bins must lie in [0, {n_bins}]")
+        table = checked_pixel_table(bin_of_pixel, pixels, n_bins, "bin")
         check_time_window(time_window)
         # Read-only (properties): the compiled loops trust them with unchecked indices.
         self._pixels, self._n_bins, self._time_window = pixels, n_bins, time_window
@@ -124,7 +118,7 @@ class MappedPixelCounts:
         self._fold_table: IndexArray | None = None
         self._pixel_counts: CountsArray | None = None
         # Lookup per event: the compiled loop's own histogram (module docstring).
-        self._histogram: CountsArray = np.zeros(0, dtype=np.int64)
+        self._histogram: CountsArray = np.zeros(n_bins + 2, dtype=np.int64)
 
     @property
     def pixels(self) -> PixelRange:
@@ -169,29 +163,16 @@ class MappedPixelCounts:
         """Add events to ``out`` (``n_bins`` int64 counts); return how many were added.
         The events may come in parts (see ``histogram.Events``)."""
         parts, n_events = checked_parts(pixel_id, time_of_arrival, self.time_window)
-        toa = time_of_arrival if self.time_window is not None else None
         if out.dtype != np.int64 or out.size != self.n_bins or not out.flags.c_contiguous:
             raise ValueError(f"histogram must be a C-contiguous int64 array of {self.n_bins}")
         if not n_events:
             return 0
         flat = out.reshape(-1)
         if self._pixels_first(n_events):
-            folded = self._fold(self._count_pixels(pixel_id, toa))
+            folded = self._fold(self._count_pixels(pixel_id, time_of_arrival))
             np.add(flat, folded, out=flat, casting="unsafe")  # exact: integers below 2**53
             return int(folded.sum())
-        if len(self._histogram) != self.n_bins + 2:
-            self._histogram = np.zeros(self.n_bins + 2, dtype=np.int64)
-        histogram = self._histogram
-        histogram[...] = 0
-        from livedata.workflows.compiled_loops import count_through_table  # numba: ADR 0012
-
-        no_weights = np.zeros(0, dtype=np.float32), np.zeros(0), np.zeros(0)
-        window = id_range_and_window(self.pixels, self.time_window)
-        for ids, times in loop_parts(parts):
-            self.rejected.pixel_out_of_range += count_through_table(
-                ids, times, *window, self._table, histogram, False, *no_weights
-            )
-        return self._book(histogram, flat)
+        return self._book(self._count_per_event(parts), flat)
 
     def add_weighted(
         self,
@@ -206,7 +187,6 @@ class MappedPixelCounts:
         if weights is None or self._fold_weights is None:
             raise ValueError("this kernel has no weights; use add()")
         parts, n_events = checked_parts(pixel_id, time_of_arrival, self.time_window)
-        toa = time_of_arrival if self.time_window is not None else None
         for array in (out, out_squared):
             if (
                 array.dtype != np.float64
@@ -219,30 +199,36 @@ class MappedPixelCounts:
         if not n_events:
             return 0
         if self._pixels_first(n_events):
-            counts = self._count_pixels(pixel_id, toa)
+            counts = self._count_pixels(pixel_id, time_of_arrival)
             w, w_squared = self._fold_weights
             out.reshape(-1)[...] += self._fold(counts * w)
             out_squared.reshape(-1)[...] += self._fold(counts * w_squared)
             return int(self._fold(counts).sum())
-        return self._add_weights_per_event(out, out_squared, parts)
-
-    def _add_weights_per_event(
-        self, out: FloatArray, out_squared: FloatArray, parts: list[Chunk]
-    ) -> int:
-        """``add_weighted`` with a lookup per event, into our own arrays first."""
-        from livedata.workflows.compiled_loops import count_through_table  # numba: ADR 0012
-
         n = self.n_bins
-        counts = np.zeros(n + 2, dtype=np.int64)
         sums, squares = np.zeros(n + 2), np.zeros(n + 2)
-        window = id_range_and_window(self.pixels, self.time_window)
-        for ids, times in loop_parts(parts):
-            self.rejected.pixel_out_of_range += count_through_table(
-                ids, times, *window, self._table, counts, True, self._weights, sums, squares
-            )
+        counts = self._count_per_event(parts, (weights, sums, squares))
         out.reshape(-1)[...] += sums[:n]
         out_squared.reshape(-1)[...] += squares[:n]
         return self._book(counts, None)
+
+    def _count_per_event(
+        self,
+        parts: list[Chunk],
+        weighted: tuple[npt.NDArray[np.float32], FloatArray, FloatArray] | None = None,
+    ) -> CountsArray:
+        """Our own histogram, counted with a lookup per event (and, with ``weighted`` =
+        the pixel weights, the sums and the squares to add them into, weighted too)."""
+        from livedata.workflows.compiled_loops import count_through_table  # numba: ADR 0012
+
+        counts = self._histogram
+        counts[...] = 0
+        weights = weighted or (np.zeros(0, dtype=np.float32), np.zeros(0), np.zeros(0))
+        window = id_range_and_window(self.pixels, self.time_window)
+        for ids, times in loop_parts(parts):
+            self.rejected.pixel_out_of_range += count_through_table(
+                ids, times, *window, self._table, counts, weighted is not None, *weights
+            )
+        return counts
 
     def _book(self, histogram: CountsArray, out: CountsArray | None) -> int:
         """Add the view's bins of our own histogram to ``out``, count the events outside
