@@ -53,7 +53,6 @@ __all__ = [
     "EmbeddedBroker",
     "PortInUseError",
     "free_port",
-    "process_rss_bytes",
     "tansu_binary",
 ]
 
